@@ -1,0 +1,24 @@
+//! zk-wire: the decoder core of zk-traffic.
+//!
+//! `#![no_std]`, no `alloc`, no `unsafe`. Frames come in with their
+//! timestamps; decoded messages borrow from the input. Data flows one way:
+//!
+//! ```text
+//! frame -> packet (L2-L4) -> stream (TCP reassembly into ZooKeeper frames)
+//!       -> client / fle / zab decoders -> flow (pairing, latency) -> events
+//! ```
+//!
+//! Every table has a fixed capacity chosen by the caller; when full it counts
+//! the overflow. Every decoder returns [`Result`] with a precise [`Error`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod error;
+pub mod flow;
+pub mod packet;
+pub mod stream;
+
+pub use error::{Error, Result};
+pub use smoltcp::time::Instant;
