@@ -296,6 +296,39 @@ impl HalfStream {
         &pool.get(self.chunk)[..len]
     }
 
+    /// Keeps in-order bytes without framing them (the plain-text answer to
+    /// a four-letter word): up to one chunk is kept for [`HalfStream::peek`],
+    /// the rest is only counted by the caller. Holes are skipped over.
+    pub fn push_raw<B: AsMut<[u8]>>(&mut self, pool: &mut ChunkPool<B>, seq: u32, payload: &[u8]) {
+        if self.sync == Sync::Fresh {
+            self.next_seq = seq;
+            self.sync = Sync::Synced;
+        }
+        let rel = seq.wrapping_sub(self.next_seq) as i32;
+        let payload = if rel < 0 {
+            payload.get(rel.unsigned_abs() as usize..).unwrap_or(&[])
+        } else {
+            payload
+        };
+        if rel > 0 {
+            self.next_seq = seq;
+        }
+        self.next_seq = self.next_seq.wrapping_add(payload.len() as u32);
+        if payload.is_empty() {
+            return;
+        }
+        if self.chunk == NONE {
+            match pool.alloc() {
+                Some(idx) => self.chunk = idx,
+                None => return,
+            }
+        }
+        let len = self.len as usize;
+        let take = payload.len().min(pool.chunk_size() - len);
+        pool.get(self.chunk)[len..len + take].copy_from_slice(&payload[..take]);
+        self.len += take as u32;
+    }
+
     fn release<B: AsMut<[u8]>>(&mut self, pool: &mut ChunkPool<B>) {
         if self.chunk != NONE {
             pool.free(self.chunk);
@@ -457,7 +490,11 @@ impl HalfStream {
         if let Sync::Skipping(r) = self.sync {
             let r = r as usize;
             if n <= r {
-                self.sync = if n == r { Sync::Synced } else { Sync::Skipping((r - n) as u32) };
+                self.sync = if n == r {
+                    Sync::Synced
+                } else {
+                    Sync::Skipping((r - n) as u32)
+                };
                 return;
             }
         }
@@ -955,7 +992,10 @@ mod tests {
         // frame 1 lost entirely, and the segment holding frame 2 and 3 lies
         // beyond the 64-byte window.
         r.push(1 + 88, &all[88..]);
-        assert_eq!(r.frames(), vec![frames[0].clone(), frames[2].clone(), frames[3].clone()]);
+        assert_eq!(
+            r.frames(),
+            vec![frames[0].clone(), frames[2].clone(), frames[3].clone()]
+        );
         assert_eq!(r.c.resyncs, 1);
     }
 
@@ -1001,7 +1041,13 @@ mod tests {
         seg.extend_from_slice(&b);
         let mut r = Rig::synced(64, 0);
         r.push(1, &seg);
-        assert_eq!(r.errors[Error::OverLimit.index()], 1, "{:?} {:?}", r.errors, r.c);
+        assert_eq!(
+            r.errors[Error::OverLimit.index()],
+            1,
+            "{:?} {:?}",
+            r.errors,
+            r.c
+        );
         assert_eq!(r.frames(), vec![b]);
         assert_eq!(r.pool.in_use(), 0);
     }

@@ -1,0 +1,211 @@
+//! Where frames come from: libpcap, live on an interface or from a file.
+//!
+//! This is the only place that touches libpcap. It hands each captured frame
+//! (timestamp, link type, bytes, original length) to a callback and keeps
+//! the capture's health figures (frames, kernel drops, link-layer errors).
+//! Everything after the frame bytes is zk-wire's job.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, anyhow};
+use pcap::{Active, Capture, Offline};
+use zk_wire::Instant;
+use zk_wire::packet::LinkType;
+
+/// What to capture from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Live capture on a network interface.
+    Live {
+        /// Interface name (e.g. `eth0`, `lo`, `any`).
+        iface: String,
+        /// Kernel buffer size in bytes.
+        buffer_size: i32,
+    },
+    /// A pcap or pcapng file (`-` for standard input).
+    Offline(PathBuf),
+}
+
+/// Health of a capture, readable at any time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Frames read from libpcap.
+    pub frames: u64,
+    /// Bytes of those frames as captured.
+    pub bytes: u64,
+    /// Frames the kernel dropped (live only; from `pcap_stats`).
+    pub kernel_drops: u64,
+    /// Frames dropped by the interface (live only).
+    pub iface_drops: u64,
+}
+
+/// How a capture ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// End of file, or stopped on request.
+    Done,
+    /// The file ends in a damaged or cut record; everything before it was read.
+    Truncated(String),
+}
+
+enum Handle {
+    Live(Capture<Active>),
+    Offline(Capture<Offline>),
+}
+
+/// An open capture.
+pub struct Capturer {
+    handle: Handle,
+    link: LinkType,
+    /// Running figures.
+    pub stats: CaptureStats,
+}
+
+/// Receives captured frames.
+pub trait FrameSink {
+    /// One frame: capture timestamp, the captured bytes, and the frame's
+    /// original length on the wire. Return false to stop.
+    fn frame(&mut self, ts: Instant, data: &[u8], wire_len: u32) -> bool;
+
+    /// Called when a live capture has been quiet for its read timeout
+    /// (about 100 ms): a chance to flush output.
+    fn idle(&mut self) {}
+}
+
+/// Builds the BPF program for the given server ports plus an optional extra
+/// expression (`--filter`), covering VLAN-tagged frames too.
+pub fn bpf_for_ports(ports: &[u16], extra: Option<&str>) -> String {
+    let ports = ports
+        .iter()
+        .map(|p| format!("port {p}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let base = format!("(tcp and ({ports})) or (vlan and tcp and ({ports}))");
+    match extra {
+        Some(e) if !e.trim().is_empty() => format!("({base}) and ({e})"),
+        _ => base,
+    }
+}
+
+impl Capturer {
+    /// Opens the source; `filter` is a BPF expression (applied to files too
+    /// when given).
+    pub fn open(source: &Source, filter: Option<&str>) -> Result<Capturer> {
+        let handle = match source {
+            Source::Live { iface, buffer_size } => {
+                let mut cap = Capture::from_device(iface.as_str())
+                    .with_context(|| format!("no capture device {iface:?}"))?
+                    .promisc(true)
+                    .snaplen(262_144)
+                    .buffer_size(*buffer_size)
+                    .immediate_mode(true)
+                    .timeout(100)
+                    .open()
+                    .with_context(|| {
+                        format!(
+                            "cannot capture on {iface:?} (live capture needs root or CAP_NET_RAW)"
+                        )
+                    })?;
+                if let Some(f) = filter {
+                    cap.filter(f, true)
+                        .with_context(|| format!("bad BPF filter {f:?}"))?;
+                }
+                Handle::Live(cap)
+            }
+            Source::Offline(path) => {
+                let mut cap = Capture::from_file(path)
+                    .with_context(|| format!("cannot read capture file {}", path.display()))?;
+                if let Some(f) = filter {
+                    cap.filter(f, true)
+                        .with_context(|| format!("bad BPF filter {f:?}"))?;
+                }
+                Handle::Offline(cap)
+            }
+        };
+        let dlt = match &handle {
+            Handle::Live(c) => c.get_datalink().0,
+            Handle::Offline(c) => c.get_datalink().0,
+        };
+        let link = LinkType::from_linktype(dlt as u32)
+            .ok_or_else(|| anyhow!("unsupported link type {dlt} (supported: Ethernet, Linux cooked SLL/SLL2, BSD loopback, raw IP)"))?;
+        Ok(Capturer {
+            handle,
+            link,
+            stats: CaptureStats::default(),
+        })
+    }
+
+    /// The capture's link type.
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    /// Reads frames until the end of the file, until `stop` is set, or
+    /// until the sink says stop.
+    pub fn run(&mut self, stop: &AtomicBool, sink: &mut impl FrameSink) -> Result<End> {
+        let mut since_stats = 0u32;
+        let offline = matches!(self.handle, Handle::Offline(_));
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                self.refresh_stats();
+                return Ok(End::Done);
+            }
+            let next = match &mut self.handle {
+                Handle::Live(c) => c.next_packet(),
+                Handle::Offline(c) => c.next_packet(),
+            };
+            match next {
+                Ok(p) => {
+                    let h = p.header;
+                    let ts = Instant::from_micros(h.ts.tv_sec * 1_000_000 + h.ts.tv_usec);
+                    self.stats.frames += 1;
+                    self.stats.bytes += u64::from(h.caplen);
+                    if !sink.frame(ts, p.data, h.len) {
+                        self.refresh_stats();
+                        return Ok(End::Done);
+                    }
+                    since_stats += 1;
+                    if since_stats >= 65_536 {
+                        since_stats = 0;
+                        self.refresh_stats();
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    self.refresh_stats();
+                    sink.idle();
+                    continue;
+                }
+                Err(pcap::Error::NoMorePackets) => {
+                    self.refresh_stats();
+                    return Ok(End::Done);
+                }
+                Err(pcap::Error::PcapError(msg)) if offline => {
+                    return Ok(End::Truncated(msg));
+                }
+                Err(e) => return Err(e).context("capture failed"),
+            }
+        }
+    }
+
+    fn refresh_stats(&mut self) {
+        if let Handle::Live(c) = &mut self.handle
+            && let Ok(s) = c.stats()
+        {
+            self.stats.kernel_drops = u64::from(s.dropped);
+            self.stats.iface_drops = u64::from(s.if_dropped);
+        }
+    }
+}
+
+/// A flag set by SIGINT/SIGTERM, for a clean stop that still prints
+/// counters and summaries.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    // Failing to install the handler (e.g. a second call) only means
+    // Ctrl-C ends the process the hard way.
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
+    flag
+}

@@ -1,0 +1,10 @@
+//! zk-traffic's Linux host: libpcap capture wired to zk-wire, and the
+//! command-line tools built on it (`zk-dump`, ...).
+//!
+//! Hosts hold no protocol logic: frames go in, zk-wire events come out, and
+//! this crate prints, counts and serves them.
+
+pub mod capture;
+pub mod dump;
+pub mod record;
+pub mod summary;

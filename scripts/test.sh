@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs the Debian packages the
+# tests need (ZooKeeper 3.8, libpcap, tcpdump, tcpreplay, iproute2), then runs
+# formatting and lint checks, the no_std proofs, every unit and integration
+# test (real ZooKeeper servers, real captures), and a short fuzzing pass.
+#
+#   ./scripts/test.sh            everything
+#   ZKT_FUZZ_SECONDS=0 ./scripts/test.sh   skip fuzzing
+#
+# Integration tests create network namespaces and capture with tcpdump:
+# run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need=()
+for pkg in zookeeper libpcap-dev tcpdump tcpreplay iproute2 python3-aiosmtpd; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  step "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "no_std proof: staticlib with its own panic handler"
+cargo build --release --locked --manifest-path zk-wire/nostd-check/Cargo.toml
+
+step "no_std build for thumbv7em-none-eabihf"
+if rustup target list --installed 2>/dev/null | grep -q thumbv7em-none-eabihf \
+   || rustup target add thumbv7em-none-eabihf >/dev/null 2>&1; then
+  cargo build -p zk-wire --no-default-features --target thumbv7em-none-eabihf --locked
+else
+  echo "thumbv7em-none-eabihf is not installed and cannot be fetched here: skipped (the staticlib proof above still ran)"
+fi
+
+step "build binaries (integration tests run them)"
+cargo build --workspace --bins --locked
+
+step "cargo test (unit + integration against real ZooKeeper 3.8)"
+cargo test --workspace --locked
+
+fuzz_seconds="${ZKT_FUZZ_SECONDS:-20}"
+if [ "$fuzz_seconds" -gt 0 ]; then
+  step "fuzzing each target for ${fuzz_seconds}s"
+  ./scripts/fuzz.sh "$fuzz_seconds"
+fi
+echo "all checks passed"
