@@ -921,3 +921,399 @@ impl Ctx<'_> {
         self.emit(size, message, sink);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::client::test_enc::Enc;
+    use crate::packet::TcpFlags;
+    use std::format;
+    use std::string::String;
+    use std::vec;
+    use std::vec::Vec;
+
+    const CLIENT: &str = "10.0.0.1:40000";
+    const SERVER: &str = "10.0.0.2:2181";
+
+    /// One side of a synthetic connection: tracks its own sequence number.
+    struct Conn {
+        client: SocketAddr,
+        server: SocketAddr,
+        cseq: u32,
+        sseq: u32,
+    }
+
+    fn framed(body: Vec<u8>) -> Vec<u8> {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend(body);
+        f
+    }
+
+    fn seg<'a>(
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        flags: TcpFlags,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
+        TcpSegment {
+            src,
+            dst,
+            seq,
+            ack: 0,
+            flags,
+            window: 0,
+            payload,
+            wire_len: payload.len(),
+        }
+    }
+
+    const DATA: TcpFlags = TcpFlags {
+        syn: false,
+        ack: true,
+        fin: false,
+        rst: false,
+        psh: true,
+    };
+
+    struct Rig {
+        t: Tracker<Vec<Flow>, Vec<u8>>,
+        log: Vec<String>,
+        now: i64,
+    }
+
+    fn describe(ev: &Event<'_>) -> String {
+        match &ev.message {
+            Message::ConnectRequest(c) => format!("ConnectRequest session={:x}", c.session_id),
+            Message::ConnectResponse(c) => format!("ConnectResponse session={:x}", c.session_id),
+            Message::Request(r) => {
+                format!("{} {}", r.opcode.request_name(), r.path().unwrap_or("-"))
+            }
+            Message::RequestPrefix(r) => format!("{} prefix", r.opcode.request_name()),
+            Message::Reply(r, p) => format!(
+                "{} xid={} latency={:?}",
+                p.opcode.reply_name(),
+                r.header.xid,
+                p.latency.map(|d| d.total_micros())
+            ),
+            Message::ReplyHeader(h, p) => {
+                format!("ReplyHeader xid={} paired={}", h.xid, p.is_some())
+            }
+            Message::WatchEvent(w) => format!("WatchEvent {} {}", w.event_type.name(), w.path),
+            Message::FourLetterWord(w) => format!("4lw {}", w.as_str()),
+            Message::FourLetterReply(w, t) => {
+                format!(
+                    "4lw-reply {} {} size={}",
+                    w.as_str(),
+                    String::from_utf8_lossy(t),
+                    ev.size
+                )
+            }
+            Message::Malformed { error, .. } => format!("Malformed {}", error.name()),
+        }
+    }
+
+    impl Rig {
+        fn new(flows: usize) -> Self {
+            Rig {
+                t: Tracker::new(
+                    vec![Flow::EMPTY; flows],
+                    vec![0u8; 4096 * 16],
+                    4096,
+                    Config::default(),
+                ),
+                log: Vec::new(),
+                now: 1_000_000,
+            }
+        }
+        fn feed(&mut self, s: &TcpSegment<'_>) {
+            self.now += 100;
+            let log = &mut self.log;
+            self.t
+                .process(Instant::from_micros(self.now), s, &mut |ev| {
+                    log.push(describe(ev))
+                });
+        }
+        fn open(&mut self, client: &str, with_syn: bool) -> Conn {
+            let c = Conn {
+                client: client.parse().unwrap(),
+                server: SERVER.parse().unwrap(),
+                cseq: 1000,
+                sseq: 5000,
+            };
+            if with_syn {
+                let syn = TcpFlags {
+                    syn: true,
+                    ack: false,
+                    fin: false,
+                    rst: false,
+                    psh: false,
+                };
+                self.feed(&seg(c.client, c.server, c.cseq - 1, syn, &[]));
+                let synack = TcpFlags { ack: true, ..syn };
+                self.feed(&seg(c.server, c.client, c.sseq - 1, synack, &[]));
+            }
+            c
+        }
+        fn send(&mut self, c: &mut Conn, bytes: &[u8]) {
+            let s = seg(c.client, c.server, c.cseq, DATA, bytes);
+            self.feed(&s);
+            c.cseq = c.cseq.wrapping_add(bytes.len() as u32);
+        }
+        fn answer(&mut self, c: &mut Conn, bytes: &[u8]) {
+            let s = seg(c.server, c.client, c.sseq, DATA, bytes);
+            self.feed(&s);
+            c.sseq = c.sseq.wrapping_add(bytes.len() as u32);
+        }
+        fn fin(&mut self, c: &mut Conn, from_client: bool) {
+            let f = TcpFlags { fin: true, ..DATA };
+            let s = if from_client {
+                seg(c.client, c.server, c.cseq, f, &[])
+            } else {
+                seg(c.server, c.client, c.sseq, f, &[])
+            };
+            self.feed(&s);
+        }
+    }
+
+    fn connect_request(session: i64) -> Vec<u8> {
+        framed(
+            Enc::new()
+                .i32(0)
+                .i64(0)
+                .i32(30000)
+                .i64(session)
+                .buf(&[0u8; 16])
+                .bool(false)
+                .done(),
+        )
+    }
+    fn connect_response(session: i64) -> Vec<u8> {
+        framed(
+            Enc::new()
+                .i32(0)
+                .i32(30000)
+                .i64(session)
+                .buf(&[7u8; 16])
+                .bool(false)
+                .done(),
+        )
+    }
+    fn get_data(xid: i32, path: &str) -> Vec<u8> {
+        framed(Enc::new().req(xid, 4).s(path).bool(true).done())
+    }
+    fn get_data_reply(xid: i32, data: &[u8]) -> Vec<u8> {
+        framed(
+            Enc::new()
+                .rep(xid, 7, 0)
+                .buf(data)
+                .stat(&crate::client::test_enc::sample_stat())
+                .done(),
+        )
+    }
+    fn error_reply(xid: i32, err: i32) -> Vec<u8> {
+        framed(Enc::new().rep(xid, 7, err).done())
+    }
+
+    #[test]
+    fn handshake_then_requests_pair_with_replies_and_measure_latency() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        r.send(&mut c, &connect_request(0));
+        r.answer(&mut c, &connect_response(0x1234));
+        r.send(&mut c, &get_data(1, "/a"));
+        r.send(&mut c, &get_data(2, "/b"));
+        r.answer(&mut c, &get_data_reply(1, b"hello"));
+        r.answer(&mut c, &error_reply(2, -101));
+        assert_eq!(
+            r.log,
+            [
+                "ConnectRequest session=0",
+                "ConnectResponse session=1234",
+                "GetDataRequest /a",
+                "GetDataRequest /b",
+                "GetDataReply xid=1 latency=Some(200)",
+                "GetDataReply xid=2 latency=Some(200)",
+            ]
+        );
+        assert_eq!(r.t.counters.requests, 3);
+        assert_eq!(r.t.counters.replies, 3);
+        assert_eq!(r.t.counters.unpaired_replies, 0);
+    }
+
+    #[test]
+    fn pipelined_requests_in_one_segment_and_replies_in_another() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        r.send(&mut c, &connect_request(0));
+        r.answer(&mut c, &connect_response(9));
+        let reqs: Vec<u8> = (1..=200).flat_map(|x| get_data(x, "/p")).collect();
+        let reps: Vec<u8> = (1..=200).flat_map(|x| get_data_reply(x, b"v")).collect();
+        r.send(&mut c, &reqs);
+        r.answer(&mut c, &reps);
+        let replies = r
+            .log
+            .iter()
+            .filter(|l| l.starts_with("GetDataReply"))
+            .count();
+        assert_eq!(replies, 200);
+        assert_eq!(r.t.counters.unpaired_replies, 0);
+    }
+
+    #[test]
+    fn pending_overflow_is_counted_and_later_replies_still_pair() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, false);
+        let n = MAX_PENDING as i32 + 10;
+        for x in 1..=n {
+            r.send(&mut c, &get_data(x, "/o"));
+        }
+        for x in 1..=n {
+            r.answer(&mut c, &get_data_reply(x, b""));
+        }
+        assert_eq!(r.t.counters.pending_overflow, 10);
+        assert_eq!(r.t.counters.unpaired_replies, 10);
+        let paired = r
+            .log
+            .iter()
+            .filter(|l| l.starts_with("GetDataReply"))
+            .count();
+        assert_eq!(paired, MAX_PENDING);
+    }
+
+    #[test]
+    fn watch_events_and_pings_are_recognised_by_xid() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, false);
+        r.send(&mut c, &framed(Enc::new().req(-2, 11).done()));
+        let ev = framed(Enc::new().rep(-1, -1, 0).i32(3).i32(3).s("/w").done());
+        r.answer(&mut c, &ev);
+        r.answer(&mut c, &error_reply(-2, 0));
+        // A ping reply whose request was not seen still gets its type.
+        r.answer(&mut c, &error_reply(-2, 0));
+        assert_eq!(
+            r.log,
+            [
+                "PingRequest -",
+                "WatchEvent NodeDataChanged /w",
+                "PingReply xid=-2 latency=Some(200)",
+                "PingReply xid=-2 latency=None",
+            ]
+        );
+    }
+
+    #[test]
+    fn four_letter_word_connection_reports_the_text_answer_on_close() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        r.send(&mut c, b"ruok");
+        r.answer(&mut c, b"im");
+        r.answer(&mut c, b"ok");
+        r.fin(&mut c, false);
+        assert_eq!(r.log, ["4lw ruok", "4lw-reply ruok imok size=4"]);
+        assert_eq!(r.t.active_flows(), 0);
+    }
+
+    #[test]
+    fn capture_starting_mid_connection_decodes_from_the_next_frame() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, false);
+        let a = get_data(5, "/first");
+        let b = get_data(6, "/second");
+        // The capture starts 3 bytes into frame a.
+        let mut stream = a[3..].to_vec();
+        stream.extend_from_slice(&b);
+        r.send(&mut c, &stream);
+        r.answer(&mut c, &get_data_reply(5, b"x"));
+        r.answer(&mut c, &get_data_reply(6, b"y"));
+        assert_eq!(
+            r.log,
+            [
+                "GetDataRequest /second",
+                "ReplyHeader xid=5 paired=false",
+                "GetDataReply xid=6 latency=Some(200)",
+            ]
+        );
+    }
+
+    #[test]
+    fn reconnect_carries_the_session_id() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        r.send(&mut c, &connect_request(0x77));
+        r.answer(&mut c, &connect_response(0x77));
+        assert_eq!(
+            r.log,
+            ["ConnectRequest session=77", "ConnectResponse session=77"]
+        );
+    }
+
+    #[test]
+    fn closed_flows_free_their_slot_and_full_buckets_evict_the_coldest() {
+        let mut r = Rig::new(8); // one bucket of 8 ways
+        for port in 0..20u16 {
+            let mut c = r.open(&format!("10.0.0.9:{}", 30000 + port), false);
+            r.send(&mut c, &get_data(1, "/e"));
+        }
+        assert_eq!(r.t.active_flows(), 8);
+        assert_eq!(r.t.counters.flows_evicted, 12);
+        let mut c = r.open("10.0.0.9:30019", false);
+        c.cseq += get_data(1, "/e").len() as u32;
+        r.fin(&mut c, true);
+        r.fin(&mut c, false);
+        assert_eq!(r.t.active_flows(), 7);
+        assert_eq!(r.t.counters.flows_closed, 1);
+    }
+
+    #[test]
+    fn idle_flows_expire_and_return_their_chunks() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        let big = get_data(1, "/partial");
+        r.send(&mut c, &big[..6]);
+        assert_eq!(r.t.chunks_in_use().0, 1);
+        r.now += 3600 * 1_000_000;
+        let mut other = r.open("10.0.0.3:1", false);
+        r.send(&mut other, &get_data(1, "/x"));
+        assert_eq!(r.t.counters.flows_expired, 1);
+        assert_eq!(r.t.chunks_in_use().0, 0);
+        assert_eq!(r.t.counters.stream.truncated_at_close, 1);
+    }
+
+    #[test]
+    fn oversize_reply_still_yields_its_header_and_pairs() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, false);
+        r.send(&mut c, &get_data(3, "/big"));
+        let reply = get_data_reply(3, &vec![b'z'; 20_000]);
+        for piece in reply.chunks(1448) {
+            r.answer(&mut c, piece);
+        }
+        r.send(&mut c, &get_data(4, "/small"));
+        r.answer(&mut c, &get_data_reply(4, b"s"));
+        assert_eq!(
+            r.log,
+            [
+                "GetDataRequest /big",
+                "ReplyHeader xid=3 paired=true",
+                "GetDataRequest /small",
+                "GetDataReply xid=4 latency=Some(100)",
+            ]
+        );
+        assert_eq!(r.t.counters.stream.oversize, 1);
+    }
+
+    #[test]
+    fn garbage_and_lying_lengths_are_counted_and_decoding_resumes() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        r.send(&mut c, &connect_request(0));
+        let mut junk = 0x7fff_0000u32.to_be_bytes().to_vec();
+        junk.extend_from_slice(&[0xEE; 40]);
+        r.send(&mut c, &junk);
+        r.send(&mut c, &get_data(1, "/after"));
+        assert_eq!(r.log.last().unwrap(), "GetDataRequest /after");
+        assert!(r.t.counters.errors(Error::OverLimit) >= 1);
+    }
+}

@@ -34,7 +34,7 @@ pub mod jute;
 mod reply;
 mod request;
 #[cfg(test)]
-mod test_enc;
+pub(crate) mod test_enc;
 
 pub use codes::{CreateMode, ErrorCode, OpCode, add_watch_mode_name, watcher_type_name};
 pub use connect::{
