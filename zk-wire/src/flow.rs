@@ -546,6 +546,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
                 message: Message::FourLetterReply(word, text),
             });
             self.counters.replies += 1;
+            f.s2c.discard(&mut self.pool);
         }
         f.c2s.close(&mut self.pool, &mut self.counters.stream);
         f.s2c.close(&mut self.pool, &mut self.counters.stream);
@@ -1213,6 +1214,9 @@ mod tests {
         r.fin(&mut c, false);
         assert_eq!(r.log, ["4lw ruok", "4lw-reply ruok imok size=4"]);
         assert_eq!(r.t.active_flows(), 0);
+        assert_eq!(r.t.chunks_in_use().0, 0);
+        assert_eq!(r.t.counters.stream.truncated_at_close, 0);
+        assert_eq!(r.t.counters.stream.bytes_skipped, 0);
     }
 
     #[test]

@@ -329,6 +329,12 @@ impl HalfStream {
         self.len += take as u32;
     }
 
+    /// Returns this direction's chunk to the pool without counting what it
+    /// held (for bytes kept by [`HalfStream::push_raw`]).
+    pub fn discard<B: AsMut<[u8]>>(&mut self, pool: &mut ChunkPool<B>) {
+        self.release(pool);
+    }
+
     fn release<B: AsMut<[u8]>>(&mut self, pool: &mut ChunkPool<B>) {
         if self.chunk != NONE {
             pool.free(self.chunk);
