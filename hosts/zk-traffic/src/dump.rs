@@ -228,9 +228,8 @@ impl<W: Write> Output<W> {
                 };
                 let every = a.count_requests.or(a.measure_latency).unwrap_or(u64::MAX);
                 let full = if self.mode == Mode::Count && r.kind == "request" {
-                    if let Some(k) = key(&r) {
-                        self.summary.count(k);
-                    }
+                    self.summary
+                        .count(key(&r).unwrap_or_else(|| "(no path)".to_owned()));
                     self.summary.requests >= every
                 } else if self.mode == Mode::Latency && r.kind == "reply" {
                     if let (Some(k), Some(l)) = (key(&r), r.latency_us) {
