@@ -378,7 +378,7 @@ mod tests {
             assert!(c.error <= bound);
         }
         let mut rows: Vec<_> = t.iter().collect();
-        rows.sort_by(|a, b| b.count.cmp(&a.count));
+        rows.sort_by_key(|r| core::cmp::Reverse(r.count));
         for r in &rows[..5] {
             assert!(r.key.starts_with(b"/heavy/"));
         }
