@@ -51,6 +51,10 @@ pub struct Record {
     pub path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch: Option<bool>,
+    /// The path a create (or sync) reply returns: for sequential nodes the
+    /// name the server chose (`path` stays the request's path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_path: Option<String>,
     /// Frame length on the wire including the length prefix.
     pub size: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -285,9 +289,9 @@ fn request_fields(r: &mut Record, body: &RequestBody<'_>, opts: RecordOptions) {
 
 fn reply_fields(r: &mut Record, body: &ReplyBody<'_>) {
     match *body {
-        ReplyBody::Path(p) => r.path = Some(p.to_owned()),
+        ReplyBody::Path(p) => r.created_path = Some(p.to_owned()),
         ReplyBody::PathStat { path, ref stat } => {
-            r.path = Some(path.to_owned());
+            r.created_path = Some(path.to_owned());
             apply_stat(r, stat);
         }
         ReplyBody::Stat(ref s) => apply_stat(r, s),
@@ -343,8 +347,11 @@ fn pairing_fields(r: &mut Record, p: &Pairing, paths: &PathMap) {
     r.op = Some(p.opcode);
     r.is_write = p.opcode.is_write() || p.opcode == OpCode::Multi;
     r.latency_us = p.latency.map(|d| d.total_micros() as i64);
-    if r.path.is_none() && p.path_hash != 0 {
+    if p.path_hash != 0 {
         r.path = paths.get(p.path_hash).map(str::to_owned);
+    }
+    if r.created_path.is_some() && r.created_path == r.path {
+        r.created_path = None;
     }
 }
 
@@ -521,6 +528,9 @@ impl Record {
         }
         if let Some(v) = self.watch {
             field(&mut s, "watch", &v);
+        }
+        if let Some(v) = &self.created_path {
+            field(&mut s, "created", v);
         }
         if let Some(v) = &self.event_type {
             field(&mut s, "type", v);
