@@ -6,11 +6,11 @@
 //! Everything after the frame bytes is zk-wire's job.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
-use pcap::{Active, Capture, Offline};
+use pcap::{Active, BreakLoop, Capture, Offline};
 use zk_wire::Instant;
 use zk_wire::packet::LinkType;
 
@@ -100,7 +100,9 @@ impl Capturer {
                     .promisc(true)
                     .snaplen(262_144)
                     .buffer_size(*buffer_size)
-                    .immediate_mode(true)
+                    // Not immediate mode: with it libpcap ignores the read
+                    // timeout and a quiet interface would block a stop
+                    // request forever. Packets arrive within 100 ms.
                     .timeout(100)
                     .open()
                     .with_context(|| {
@@ -144,11 +146,11 @@ impl Capturer {
 
     /// Reads frames until the end of the file, until `stop` is set, or
     /// until the sink says stop.
-    pub fn run(&mut self, stop: &AtomicBool, sink: &mut impl FrameSink) -> Result<End> {
+    pub fn run(&mut self, stop: &Stop, sink: &mut impl FrameSink) -> Result<End> {
         let mut since_stats = 0u32;
         let offline = matches!(self.handle, Handle::Offline(_));
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.is_set() {
                 self.refresh_stats();
                 return Ok(End::Done);
             }
@@ -199,13 +201,50 @@ impl Capturer {
     }
 }
 
-/// A flag set by SIGINT/SIGTERM, for a clean stop that still prints
-/// counters and summaries.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    // Failing to install the handler (e.g. a second call) only means
-    // Ctrl-C ends the process the hard way.
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
-    flag
+/// A stop request: set by SIGINT/SIGTERM (or [`Stop::request`]); it also
+/// breaks libpcap out of a blocking read, so a quiet interface stops at once.
+#[derive(Clone, Default)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    breakers: Arc<Mutex<Vec<BreakLoop>>>,
+}
+
+impl Stop {
+    /// A stop request wired to SIGINT/SIGTERM. (If a handler is already
+    /// installed, e.g. by a second call, Ctrl-C ends the process the hard
+    /// way instead.)
+    pub fn on_signals() -> Stop {
+        let stop = Stop::default();
+        let s = stop.clone();
+        // ctrlc runs this on its own thread, not in the signal handler, so
+        // taking the lock and calling pcap_breakloop is safe here.
+        let _ = ctrlc::set_handler(move || s.request());
+        stop
+    }
+
+    /// Asks every capture watching this request to stop.
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        if let Ok(b) = self.breakers.lock() {
+            for h in b.iter() {
+                h.breakloop();
+            }
+        }
+    }
+
+    /// True once a stop was requested.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Lets a stop request interrupt this capture's blocking reads.
+    pub fn watch(&self, cap: &mut Capturer) {
+        let h = match &mut cap.handle {
+            Handle::Live(c) => c.breakloop_handle(),
+            Handle::Offline(c) => c.breakloop_handle(),
+        };
+        if let Ok(mut b) = self.breakers.lock() {
+            b.push(h);
+        }
+    }
 }

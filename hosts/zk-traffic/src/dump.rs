@@ -14,7 +14,7 @@ use zk_wire::client::OpCode;
 use zk_wire::flow::{Config, Event, Flow, Tracker};
 use zk_wire::packet::{self, LinkType};
 
-use crate::capture::{Capturer, End, FrameSink, Source, bpf_for_ports, stop_flag};
+use crate::capture::{Capturer, End, FrameSink, Source, Stop, bpf_for_ports};
 use crate::record::{PathMap, Record, RecordOptions};
 use crate::summary::{GroupBy, SortBy, Summary, aggregate_path};
 
@@ -178,6 +178,8 @@ struct Dump<W: Write> {
     non_tcp: u64,
     last_ts: Instant,
     limit: Option<u64>,
+    /// Live capture: flush output after every frame that printed something.
+    live: bool,
 }
 
 impl<W: Write> Output<W> {
@@ -267,7 +269,14 @@ impl<W: Write> FrameSink for Dump<W> {
         match packet::parse(self.link, data) {
             Ok(Some(seg)) => {
                 let out = &mut self.output;
-                self.tracker.process(ts, &seg, &mut |ev| out.on_event(ev));
+                let mut printed = false;
+                self.tracker.process(ts, &seg, &mut |ev| {
+                    out.on_event(ev);
+                    printed = true;
+                });
+                if printed && self.live {
+                    self.idle();
+                }
             }
             Ok(None) => self.non_tcp += 1,
             Err(e) => self.l2_errors[e.index()] += 1,
@@ -307,7 +316,15 @@ pub fn run(args: Args) -> Result<i32> {
         (Source::Offline(_), None) => None,
     };
     let mut cap = Capturer::open(&source, filter.as_deref())?;
-    let stop = stop_flag();
+    let stop = Stop::on_signals();
+    stop.watch(&mut cap);
+    if let Source::Live { iface, .. } = &source {
+        eprintln!(
+            "zk-dump: listening on {iface} ({}), filter: {}",
+            cap.link_type().name(),
+            filter.as_deref().unwrap_or("")
+        );
+    }
     let mode = if args.json {
         Mode::Json
     } else if args.count_requests.is_some() {
@@ -341,6 +358,7 @@ pub fn run(args: Args) -> Result<i32> {
         non_tcp: 0,
         last_ts: Instant::ZERO,
         limit,
+        live: matches!(source, Source::Live { .. }),
     };
     let end = cap.run(&stop, &mut dump)?;
     let last = dump.last_ts;
