@@ -103,6 +103,53 @@ impl PcapFile {
     }
 }
 
+impl PcapFile {
+    /// The same records as a pcapng file (one section, one interface with
+    /// microsecond timestamps, one Enhanced Packet Block per record), in the
+    /// file's own byte order.
+    pub fn to_pcapng(&self) -> Vec<u8> {
+        fn u16b(v: u16, be: bool) -> [u8; 2] {
+            if be { v.to_be_bytes() } else { v.to_le_bytes() }
+        }
+        fn u32b(v: u32, be: bool) -> [u8; 4] {
+            if be { v.to_be_bytes() } else { v.to_le_bytes() }
+        }
+        let be = self.big_endian;
+        let mut out = Vec::new();
+        let mut block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
+            let pad = (4 - body.len() % 4) % 4;
+            let total = (12 + body.len() + pad) as u32;
+            out.extend_from_slice(&u32b(kind, be));
+            out.extend_from_slice(&u32b(total, be));
+            out.extend_from_slice(body);
+            out.extend(std::iter::repeat_n(0u8, pad));
+            out.extend_from_slice(&u32b(total, be));
+        };
+        // Section Header Block: byte-order magic, version 1.0, unknown length.
+        let mut shb = u32b(0x1A2B_3C4D, be).to_vec();
+        shb.extend_from_slice(&u16b(1, be));
+        shb.extend_from_slice(&u16b(0, be));
+        shb.extend_from_slice(&[0xff; 8]);
+        block(&mut out, 0x0A0D_0D0A, &shb);
+        // Interface Description Block (default resolution: microseconds).
+        let mut idb = u16b(self.linktype as u16, be).to_vec();
+        idb.extend_from_slice(&u16b(0, be));
+        idb.extend_from_slice(&u32b(262_144, be));
+        block(&mut out, 1, &idb);
+        for r in &self.records {
+            let ts = u64::from(r.ts_sec) * 1_000_000 + u64::from(r.ts_frac);
+            let mut epb = u32b(0, be).to_vec();
+            epb.extend_from_slice(&u32b((ts >> 32) as u32, be));
+            epb.extend_from_slice(&u32b(ts as u32, be));
+            epb.extend_from_slice(&u32b(r.data.len() as u32, be));
+            epb.extend_from_slice(&u32b(r.orig_len, be));
+            epb.extend_from_slice(&r.data);
+            block(&mut out, 6, &epb);
+        }
+        out
+    }
+}
+
 /// A TCP segment found in a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpSeg {
