@@ -116,7 +116,7 @@ impl PcapFile {
         }
         let be = self.big_endian;
         let mut out = Vec::new();
-        let mut block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
             let pad = (4 - body.len() % 4) % 4;
             let total = (12 + body.len() + pad) as u32;
             out.extend_from_slice(&u32b(kind, be));
