@@ -43,6 +43,9 @@ pub const MAX_PORTS: usize = 16;
 /// Ways (slots) per bucket of the flow table.
 pub const WAYS: usize = 8;
 
+/// Longest auth identity a flow keeps (see [`Event::auth`]).
+pub const MAX_AUTH_ID: usize = 64;
+
 /// How a [`Tracker`] is set up.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
@@ -163,6 +166,13 @@ pub struct Event<'a> {
     pub session: i64,
     /// Frame length on the wire, including the 4-byte length prefix.
     pub size: u32,
+    /// Who the connection authenticated as, from its last `SetAuth`
+    /// request: `scheme:user` for digest auth (the user part of
+    /// `user:password`, never the password), the scheme alone for other
+    /// schemes; UTF-8, cut at [`MAX_AUTH_ID`] bytes on a char boundary.
+    /// Empty until a SetAuth is seen on the connection. A SetAuth request's
+    /// own event already carries the identity it sets.
+    pub auth: &'a [u8],
     /// What was said.
     pub message: Message<'a>,
 }
@@ -285,6 +295,53 @@ impl PendingTable {
     }
 }
 
+/// A connection's auth identity (see [`Event::auth`]), fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct AuthId {
+    bytes: [u8; MAX_AUTH_ID],
+    len: u8,
+}
+
+impl AuthId {
+    const NONE: AuthId = AuthId {
+        bytes: [0; MAX_AUTH_ID],
+        len: 0,
+    };
+
+    /// Appends the longest valid UTF-8 prefix of `part` that fits.
+    fn push(&mut self, part: &[u8]) {
+        let at = self.len as usize;
+        let room = MAX_AUTH_ID - at;
+        let mut take = part.len().min(room);
+        let valid = match core::str::from_utf8(&part[..take]) {
+            Ok(_) => take,
+            Err(e) => e.valid_up_to(),
+        };
+        take = valid;
+        self.bytes[at..at + take].copy_from_slice(&part[..take]);
+        self.len = (at + take) as u8;
+    }
+
+    /// `scheme:user` for digest credentials (`user:password`), else the scheme.
+    fn set(&mut self, scheme: &str, credential: &[u8]) {
+        *self = AuthId::NONE;
+        self.push(scheme.as_bytes());
+        if scheme == "digest" {
+            let user = credential
+                .iter()
+                .position(|&b| b == b':')
+                .map_or(credential, |i| &credential[..i]);
+            self.push(b":");
+            self.push(user);
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum Kind {
@@ -321,6 +378,7 @@ pub struct Flow {
     fin_server: bool,
     /// Bytes of a four-letter-word reply seen.
     text_len: u32,
+    auth: AuthId,
     c2s: HalfStream,
     s2c: HalfStream,
     pending: PendingTable,
@@ -346,6 +404,7 @@ impl Flow {
         fin_client: false,
         fin_server: false,
         text_len: 0,
+        auth: AuthId::NONE,
         c2s: HalfStream::new(),
         s2c: HalfStream::new(),
         pending: PendingTable::EMPTY,
@@ -366,6 +425,7 @@ impl Flow {
         self.fin_client = false;
         self.fin_server = false;
         self.text_len = 0;
+        self.auth = AuthId::NONE;
         self.c2s = HalfStream::new();
         self.s2c = HalfStream::new();
         self.pending.clear();
@@ -543,6 +603,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
                 server: f.server,
                 session: 0,
                 size: f.text_len,
+                auth: &[],
                 message: Message::FourLetterReply(word, text),
             });
             self.counters.replies += 1;
@@ -561,7 +622,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         let timeout = self.config.idle_timeout;
         for idx in 0..self.buckets * WAYS {
             let f = &self.flows.as_mut()[idx];
-            if f.used && now - f.last_seen > timeout {
+            if f.used && now > f.last_seen && now - f.last_seen > timeout {
                 self.counters.flows_expired += 1;
                 self.drop_flow(idx, now, sink);
             }
@@ -681,6 +742,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
                     server: f.server,
                     session: 0,
                     size: seg.wire_len as u32,
+                    auth: &[],
                     message: Message::FourLetterWord(word),
                 });
                 return;
@@ -699,6 +761,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
             server,
             session,
             handshake,
+            auth,
             c2s,
             s2c,
             pending,
@@ -711,6 +774,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
             server,
             session,
             handshake,
+            auth,
             pending,
             msgs: MsgCounters {
                 requests: &mut counters.requests,
@@ -763,6 +827,7 @@ struct Ctx<'c> {
     server: SocketAddr,
     session: &'c mut i64,
     handshake: &'c mut Handshake,
+    auth: &'c mut AuthId,
     pending: &'c mut PendingTable,
     msgs: MsgCounters<'c>,
 }
@@ -775,6 +840,7 @@ impl Ctx<'_> {
             server: self.server,
             session: *self.session,
             size: size as u32,
+            auth: self.auth.as_bytes(),
             message,
         });
     }
@@ -807,7 +873,9 @@ impl Ctx<'_> {
             p.opcode.map(|opcode| Pairing {
                 opcode,
                 path_hash: p.path_hash,
-                latency: Some(self.ts - p.ts),
+                // A reply stamped before its request (merged captures,
+                // `-i any`) has no meaningful latency.
+                latency: (self.ts >= p.ts).then(|| self.ts - p.ts),
             })
         });
         if found.is_none() {
@@ -853,6 +921,12 @@ impl Ctx<'_> {
             match Request::parse(body) {
                 Ok(req) => {
                     *self.msgs.requests += 1;
+                    if let client::RequestBody::SetAuth {
+                        scheme, credential, ..
+                    } = req.body
+                    {
+                        self.auth.set(scheme, credential);
+                    }
                     self.remember(req.xid, req.opcode, req.path());
                     self.emit(size, Message::Request(req), sink);
                 }
@@ -1306,6 +1380,48 @@ mod tests {
             ]
         );
         assert_eq!(r.t.counters.stream.oversize, 1);
+    }
+
+    #[test]
+    fn set_auth_gives_later_events_the_identity_without_the_secret() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, true);
+        let mut auths: Vec<Vec<u8>> = Vec::new();
+        let mut feed = |r: &mut Rig, s: &TcpSegment<'_>| {
+            r.now += 100;
+            r.t.process(Instant::from_micros(r.now), s, &mut |ev| {
+                auths.push(ev.auth.to_vec())
+            });
+        };
+        let auth = framed(
+            Enc::new()
+                .req(-4, 100)
+                .i32(0)
+                .s("digest")
+                .buf(b"alice:s3cret")
+                .done(),
+        );
+        let get = get_data(1, "/a");
+        feed(&mut r, &seg(c.client, c.server, c.cseq, DATA, &get));
+        c.cseq += get.len() as u32;
+        feed(&mut r, &seg(c.client, c.server, c.cseq, DATA, &auth));
+        c.cseq += auth.len() as u32;
+        let get2 = get_data(2, "/a");
+        feed(&mut r, &seg(c.client, c.server, c.cseq, DATA, &get2));
+        assert_eq!(auths, [&b""[..], b"digest:alice", b"digest:alice"]);
+
+        // Other schemes keep only the scheme; a long user is cut.
+        let mut id = AuthId::NONE;
+        id.set("ip", b"10.0.0.1");
+        assert_eq!(id.as_bytes(), b"ip");
+        let long = [b'u'; 100];
+        id.set("digest", &long);
+        assert_eq!(id.as_bytes().len(), MAX_AUTH_ID);
+        // A cut never splits a UTF-8 character.
+        let mut multi = std::vec![b':'];
+        multi.extend("é".repeat(60).as_bytes());
+        id.set("digest", &multi[1..]);
+        assert!(core::str::from_utf8(id.as_bytes()).is_ok());
     }
 
     #[test]
