@@ -1,0 +1,4 @@
+//! Fuzz target `packet`: see `zk_wire_fuzz::packet` for the input format and the checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zk_wire_fuzz::packet::run(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `tracker`: see `zk_wire_fuzz::tracker` for the input format and the checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| zk_wire_fuzz::tracker::run(data));
