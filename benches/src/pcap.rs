@@ -12,12 +12,13 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// Microsecond-resolution magic, as written by the capturing host.
 const MAGIC_US: u32 = 0xa1b2_c3d4;
-/// Nanosecond-resolution magic.
+#[cfg(test)]
 const MAGIC_NS: u32 = 0xa1b2_3c4d;
+/// Nanosecond-resolution magic.
 /// File header length.
 pub const FILE_HEADER_LEN: usize = 24;
 /// Record header length.
@@ -57,49 +58,22 @@ impl Capture {
     /// ns timestamps). A record cut short by the end of the file ends the
     /// capture, as libpcap does.
     pub fn parse(bytes: &[u8]) -> Result<Capture> {
-        let Some(header) = bytes.get(..FILE_HEADER_LEN) else {
-            bail!("shorter than a pcap file header ({} bytes)", bytes.len());
-        };
-        let magic_le = u32::from_le_bytes(header[0..4].try_into().unwrap());
-        let (le, nanos) = match magic_le {
-            MAGIC_US => (true, false),
-            MAGIC_NS => (true, true),
-            m if m.swap_bytes() == MAGIC_US => (false, false),
-            m if m.swap_bytes() == MAGIC_NS => (false, true),
-            m => bail!("not a classic pcap file (magic {m:#010x}; pcapng is not supported here)"),
-        };
-        let u32_at = |b: &[u8], at: usize| {
-            let v: [u8; 4] = b[at..at + 4].try_into().unwrap();
-            if le {
-                u32::from_le_bytes(v)
-            } else {
-                u32::from_be_bytes(v)
-            }
-        };
-        let snaplen = u32_at(header, 16);
-        let link_type = u32_at(header, 20);
-        let mut records = Vec::new();
-        let mut off = FILE_HEADER_LEN;
-        while let Some(rh) = bytes.get(off..off + RECORD_HEADER_LEN) {
-            let secs = i64::from(u32_at(rh, 0));
-            let frac = i64::from(u32_at(rh, 4));
-            let incl = u32_at(rh, 8) as usize;
-            let orig_len = u32_at(rh, 12);
-            let start = off + RECORD_HEADER_LEN;
-            let Some(data) = bytes.get(start..start + incl) else {
-                break;
-            };
-            let ts_us = secs * 1_000_000 + if nanos { frac / 1000 } else { frac };
-            records.push(Record {
-                ts_us,
-                orig_len: orig_len.max(incl as u32),
-                data: data.to_vec(),
-            });
-            off = start + incl;
-        }
+        let file = zk_wire::pcapfile::PcapFile::parse(bytes).map_err(|e| {
+            anyhow::anyhow!("not a classic pcap file ({e}; pcapng is not supported here)")
+        })?;
+        let h = file.header();
+        let records = file
+            .records()
+            .map_while(Result::ok)
+            .map(|r| Record {
+                ts_us: r.ts(h.nanos).total_micros(),
+                orig_len: r.orig_len.max(r.data.len() as u32),
+                data: r.data.to_vec(),
+            })
+            .collect();
         Ok(Capture {
-            link_type,
-            snaplen,
+            link_type: h.linktype,
+            snaplen: h.snaplen,
             records,
         })
     }
@@ -160,31 +134,15 @@ pub type RecordRef<'a> = (i64, u32, &'a [u8]);
 /// The link type and records of a pcap file held in memory (as [`Writer`]
 /// writes it), for the benches: no copy of the frames.
 pub fn records(bytes: &[u8]) -> Result<(u32, Vec<RecordRef<'_>>)> {
-    let Some(header) = bytes.get(..FILE_HEADER_LEN) else {
-        bail!("shorter than a pcap file header");
-    };
-    let magic = u32::from_le_bytes(header[0..4].try_into().unwrap());
-    if magic != MAGIC_US {
-        bail!("records() reads only what Writer writes (little-endian, µs)");
-    }
-    let link_type = u32::from_le_bytes(header[20..24].try_into().unwrap());
-    let mut out = Vec::new();
-    let mut off = FILE_HEADER_LEN;
-    while let Some(rh) = bytes.get(off..off + RECORD_HEADER_LEN) {
-        let word = |at: usize| u32::from_le_bytes(rh[at..at + 4].try_into().unwrap());
-        let incl = word(8) as usize;
-        let start = off + RECORD_HEADER_LEN;
-        let Some(data) = bytes.get(start..start + incl) else {
-            break;
-        };
-        out.push((
-            i64::from(word(0)) * 1_000_000 + i64::from(word(4)),
-            word(12),
-            data,
-        ));
-        off = start + incl;
-    }
-    Ok((link_type, out))
+    let file = zk_wire::pcapfile::PcapFile::parse(bytes)
+        .map_err(|e| anyhow::anyhow!("not a classic pcap file: {e}"))?;
+    let h = file.header();
+    let out = file
+        .records()
+        .map_while(Result::ok)
+        .map(|r| (r.ts(h.nanos).total_micros(), r.orig_len, r.data))
+        .collect();
+    Ok((h.linktype, out))
 }
 
 #[cfg(test)]

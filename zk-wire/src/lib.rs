@@ -18,6 +18,7 @@ pub mod client;
 pub mod error;
 pub mod flow;
 pub mod packet;
+pub mod pcapfile;
 pub mod stats;
 pub mod stream;
 

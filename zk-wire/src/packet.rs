@@ -1346,74 +1346,34 @@ mod tests {
         }
     }
 
-    // ---- real captures (test-only classic pcap reader) -----------------------------
+    // ---- real captures (read with crate::pcapfile) ----------------------------------
 
-    /// A classic pcap file: 24-byte global header, then 16-byte record headers.
+    /// A classic pcap file's header fields and its records.
     struct Pcap<'a> {
         big_endian: bool,
         nanos: bool,
         linktype: u32,
-        rest: &'a [u8],
-    }
-
-    struct Record<'a> {
-        ts_sec: u32,
-        ts_frac: u32,
-        orig_len: u32,
-        data: &'a [u8],
+        records: crate::pcapfile::Records<'a>,
     }
 
     impl<'a> Pcap<'a> {
         fn open(bytes: &'a [u8]) -> Pcap<'a> {
-            assert!(bytes.len() >= 24, "short pcap header");
-            let magic = u32::from_le_bytes(bytes[..4].try_into().unwrap());
-            let (big_endian, nanos) = match magic {
-                0xa1b2_c3d4 => (false, false),
-                0xa1b2_3c4d => (false, true),
-                0xd4c3_b2a1 => (true, false),
-                0x4d3c_b2a1 => (true, true),
-                _ => panic!("not a classic pcap file: magic {magic:#x}"),
-            };
-            let mut pcap = Pcap {
-                big_endian,
-                nanos,
-                linktype: 0,
-                rest: &bytes[24..],
-            };
-            pcap.linktype = pcap.u32_at(&bytes[20..24]);
-            pcap
-        }
-
-        fn u32_at(&self, b: &[u8]) -> u32 {
-            let b: [u8; 4] = b.try_into().unwrap();
-            if self.big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
+            let file = crate::pcapfile::PcapFile::parse(bytes).expect("classic pcap file");
+            let h = file.header();
+            Pcap {
+                big_endian: h.big_endian,
+                nanos: h.nanos,
+                linktype: h.linktype,
+                records: file.records(),
             }
         }
     }
 
     impl<'a> Iterator for Pcap<'a> {
-        type Item = Record<'a>;
+        type Item = crate::pcapfile::Record<'a>;
 
-        fn next(&mut self) -> Option<Record<'a>> {
-            if self.rest.is_empty() {
-                return None;
-            }
-            assert!(self.rest.len() >= 16, "short record header");
-            let (h, rest) = self.rest.split_at(16);
-            let incl = self.u32_at(&h[8..12]) as usize;
-            assert!(rest.len() >= incl, "short record");
-            let (data, rest) = rest.split_at(incl);
-            let record = Record {
-                ts_sec: self.u32_at(&h[..4]),
-                ts_frac: self.u32_at(&h[4..8]),
-                orig_len: self.u32_at(&h[12..16]),
-                data,
-            };
-            self.rest = rest;
-            Some(record)
+        fn next(&mut self) -> Option<Self::Item> {
+            self.records.next().map(|r| r.expect("whole pcap record"))
         }
     }
 
@@ -1451,7 +1411,7 @@ mod tests {
                 (pcap.big_endian, pcap.nanos, pcap.linktype),
                 (big, nanos, 1)
             );
-            let records: Vec<Record<'_>> = pcap.collect();
+            let records: Vec<_> = pcap.collect();
             assert_eq!(records.len(), 3);
             for (i, r) in records.iter().enumerate() {
                 assert_eq!(r.ts_sec, 1_700_000_000 + i as u32);
@@ -1465,7 +1425,12 @@ mod tests {
     fn captures_dir() -> PathBuf {
         std::env::var_os("ZK_TRAFFIC_CAPTURES")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/work/shared/captures/zktraffic"))
+            .unwrap_or_else(|| {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../shared/captures/zktraffic"
+                ))
+            })
     }
 
     /// Every frame of a capture, as segments; asserts each one is TCP.

@@ -70,43 +70,19 @@ fn allocations_in<R>(f: impl FnOnce() -> R) -> (R, u64) {
     (r, ALLOCATIONS.load(Ordering::Relaxed) - before)
 }
 
-/// A classic pcap file: link type and (timestamp µs, frame) records.
-/// Test-only reader: 24-byte file header, 16-byte record headers, either
-/// byte order, µs or ns timestamps.
+/// A classic pcap file: link type and (timestamp µs, frame) records, read
+/// with `zk_wire::pcapfile` (copied out, before counting starts).
 fn read_pcap(path: &Path) -> (u32, Vec<(i64, Vec<u8>)>) {
     let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (le, nanos) = match b[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
-        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
-        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
-        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
-        _ => panic!("{}: not a classic pcap file", path.display()),
-    };
-    let word = |at: usize| {
-        let w: [u8; 4] = b[at..at + 4].try_into().unwrap();
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
-    let link = word(20);
-    let mut records = Vec::new();
-    let mut off = 24;
-    while off + 16 <= b.len() {
-        let (secs, frac, incl) = (word(off), word(off + 4), word(off + 8) as usize);
-        let start = off + 16;
-        if start + incl > b.len() {
-            break;
-        }
-        let us = if nanos { frac / 1000 } else { frac };
-        records.push((
-            i64::from(secs) * 1_000_000 + i64::from(us),
-            b[start..start + incl].to_vec(),
-        ));
-        off = start + incl;
-    }
-    (link, records)
+    let file = zk_wire::pcapfile::PcapFile::parse(&b)
+        .unwrap_or_else(|e| panic!("{}: not a classic pcap file: {e}", path.display()));
+    let nanos = file.header().nanos;
+    let records = file
+        .records()
+        .map_while(Result::ok)
+        .map(|r| (r.ts(nanos).total_micros(), r.data.to_vec()))
+        .collect();
+    (file.header().linktype, records)
 }
 
 fn shared_captures() -> Vec<PathBuf> {
