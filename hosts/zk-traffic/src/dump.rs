@@ -24,7 +24,7 @@ use crate::summary::{GroupBy, SortBy, Summary, aggregate_path};
 /// and show the latency. Counters (packets, frames, decode errors by kind,
 /// flows evicted, bytes skipped) go to stderr at exit.
 #[derive(Debug, Parser)]
-#[command(name = "zk-dump", version, about, long_about = None)]
+#[command(name = "zk-dump", version)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
     /// Capture live on this interface (needs root or CAP_NET_RAW).
