@@ -508,6 +508,12 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         &self.config
     }
 
+    /// Adds a server port while running (a port learnt from the traffic);
+    /// false if [`MAX_PORTS`] are already set.
+    pub fn add_port(&mut self, port: u16) -> bool {
+        self.config.add_port(port)
+    }
+
     /// Flows currently tracked.
     pub fn active_flows(&self) -> usize {
         self.active

@@ -16,11 +16,17 @@
 
 pub mod client;
 pub mod error;
+pub mod fle;
 pub mod flow;
 pub mod packet;
 pub mod pcapfile;
+pub mod quorum;
+pub mod quorum_analysis;
+#[cfg(test)]
+mod quorum_captures;
 pub mod stats;
 pub mod stream;
+pub mod zab;
 
 pub use error::{Error, Result};
 pub use smoltcp::time::Instant;

@@ -410,6 +410,74 @@ impl HalfStream {
         }
     }
 
+    /// The other direction acknowledged everything before `ack`. If that
+    /// covers the hole in front of the bytes held out of order, the hole
+    /// reached the peer but not the capture: it is declared lost (the frame
+    /// it cuts is handled as for any loss) and the bytes held after it are
+    /// decoded now instead of waiting for a segment that will never come.
+    /// Nothing happens when no bytes are held out of order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn acked<B, F, E>(
+        &mut self,
+        pool: &mut ChunkPool<B>,
+        framer: &F,
+        ack: u32,
+        c: &mut StreamCounters,
+        errors: &mut [u64; 6],
+        emit: &mut E,
+    ) where
+        B: AsMut<[u8]>,
+        F: Framer,
+        E: FnMut(Item<'_>),
+    {
+        if self.n_ooo == 0 || self.chunk == NONE || self.sync == Sync::Fresh {
+            return;
+        }
+        let hole = self.ooo[0].0;
+        let covered = ack.wrapping_sub(self.next_seq) as i32;
+        if hole == 0 || covered < hole as i32 {
+            return;
+        }
+        c.gaps += 1;
+        c.bytes_lost += u64::from(hole);
+        let len = self.len as usize;
+        let extent = len + self.ooo_extent();
+        match self.sync {
+            Sync::Skipping(r) if hole <= r => {
+                self.sync = if hole == r {
+                    Sync::Synced
+                } else {
+                    Sync::Skipping(r - hole)
+                };
+            }
+            _ => {
+                let chunk = self.chunk;
+                self.abandon(&pool.get(chunk)[..len], hole as usize, framer, c, emit);
+            }
+        }
+        // The held bytes move to the front of the chunk, now in order.
+        pool.get(self.chunk)
+            .copy_within(len + hole as usize..extent, 0);
+        for r in &mut self.ooo[..self.n_ooo as usize] {
+            *r = (r.0 - hole, r.1 - hole);
+        }
+        self.len = 0;
+        self.next_seq = self.next_seq.wrapping_add(hole);
+        self.advance(0);
+        let cap = pool.chunk_size();
+        let len = self.len as usize;
+        let chunk = pool.get(self.chunk);
+        let used = self.drain(&chunk[..len], cap, true, framer, c, errors, emit);
+        if used > 0 {
+            let extent = len + self.ooo_extent();
+            chunk.copy_within(used..extent, 0);
+            self.len -= used as u32;
+        }
+        if self.len == 0 && self.n_ooo == 0 {
+            self.release(pool);
+        }
+    }
+
     /// Keeps a segment that arrived ahead of a hole. False if it cannot.
     fn store_out_of_order<B: AsMut<[u8]>>(
         &mut self,
@@ -885,6 +953,22 @@ mod tests {
                 },
             );
         }
+        fn acked(&mut self, ack: u32) {
+            let got = &mut self.got;
+            self.hs.acked(
+                &mut self.pool,
+                &framer(),
+                ack,
+                &mut self.c,
+                &mut self.errors,
+                &mut |item| match item {
+                    Item::Frame(f) => got.push(Got::Frame(f.to_vec())),
+                    Item::Partial { prefix, total_len } => {
+                        got.push(Got::Partial(prefix.to_vec(), total_len))
+                    }
+                },
+            );
+        }
         fn frames(&self) -> Vec<Vec<u8>> {
             self.got
                 .iter()
@@ -1003,6 +1087,46 @@ mod tests {
             vec![frames[0].clone(), frames[2].clone(), frames[3].clone()]
         );
         assert_eq!(r.c.resyncs, 1);
+    }
+
+    #[test]
+    fn acknowledged_hole_at_a_boundary_is_lost_and_held_frames_decode() {
+        let frames: Vec<Vec<u8>> = (0..4).map(|i| frame(10, i)).collect();
+        let all = frames.concat(); // 14 bytes each
+        let mut r = Rig::synced(256, 0);
+        r.push(1, &all[..14]);
+        // Frame 1 was never captured; frames 2 and 3 are held.
+        r.push(1 + 28, &all[28..]);
+        assert_eq!(r.frames(), vec![frames[0].clone()]);
+        r.acked(1 + 20); // the peer has not received the whole hole yet
+        assert_eq!(r.frames().len(), 1);
+        r.acked(1 + 56);
+        assert_eq!(
+            r.frames(),
+            vec![frames[0].clone(), frames[2].clone(), frames[3].clone()]
+        );
+        assert_eq!((r.c.gaps, r.c.bytes_lost, r.c.resyncs), (1, 14, 1));
+        assert_eq!(r.pool.in_use(), 0);
+        r.acked(1 + 56); // nothing held: no effect
+        assert_eq!(r.c.gaps, 1);
+    }
+
+    #[test]
+    fn acknowledged_hole_inside_a_frame_keeps_the_stream_in_step() {
+        let frames: Vec<Vec<u8>> = (0..4).map(|i| frame(10, i)).collect();
+        let all = frames.concat();
+        let mut r = Rig::synced(256, 0);
+        r.push(1, &all[..20]);
+        // Bytes 20..24 (inside frame 1) were never captured.
+        r.push(1 + 24, &all[24..]);
+        r.acked(1 + 30);
+        assert_eq!(r.got[1], Got::Partial(frames[1][..6].to_vec(), 14));
+        assert_eq!(
+            r.frames(),
+            vec![frames[0].clone(), frames[2].clone(), frames[3].clone()]
+        );
+        assert_eq!((r.c.damaged, r.c.resyncs, r.c.bytes_lost), (1, 0, 4));
+        assert_eq!(r.pool.in_use(), 0);
     }
 
     #[test]

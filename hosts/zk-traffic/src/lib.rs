@@ -6,5 +6,12 @@
 
 pub mod capture;
 pub mod dump;
+pub mod fle_dump;
+pub mod quorum_dump;
+pub mod quorum_metrics;
+pub mod quorum_omni;
+pub mod quorum_record;
+pub mod quorum_summary;
 pub mod record;
 pub mod summary;
+pub mod zab_dump;
