@@ -31,6 +31,7 @@ use crate::client::{
     self, ConnectRequest, ConnectResponse, FourLetterWord, OpCode, Reply, ReplyHeader, Request,
     RequestPrefix, WatchEvent,
 };
+use crate::conntable::{self, Lookup};
 use crate::packet::TcpSegment;
 use crate::stream::{ChunkPool, HalfStream, Item, LengthPrefixed, StreamCounters};
 
@@ -40,8 +41,7 @@ pub const MAX_PENDING: usize = 256;
 /// Server ports a tracker can be told about.
 pub const MAX_PORTS: usize = 16;
 
-/// Ways (slots) per bucket of the flow table.
-pub const WAYS: usize = 8;
+pub use crate::conntable::WAYS;
 
 /// Longest auth identity a flow keeps (see [`Event::auth`]).
 pub const MAX_AUTH_ID: usize = 64;
@@ -411,6 +411,15 @@ impl Flow {
     };
 }
 
+impl conntable::Entry for Flow {
+    fn key(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.used.then_some((self.client, self.server))
+    }
+    fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+}
+
 impl Flow {
     /// Makes a slot a fresh flow, without rewriting the pending table's
     /// slots (an emptied table ignores them).
@@ -478,7 +487,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
     /// `chunk_size` bytes. Frames larger than a chunk are decoded from
     /// their first `chunk_size` bytes.
     pub fn new(mut flows: S, buffers: B, chunk_size: usize, config: Config) -> Self {
-        let buckets = flows.as_mut().len() / WAYS;
+        let buckets = conntable::buckets(flows.as_mut().len());
         let max = config.max_frame_len;
         Tracker {
             flows,
@@ -529,26 +538,6 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         (self.pool.in_use(), self.pool.capacity())
     }
 
-    fn bucket_of(&self, client: &SocketAddr, server: &SocketAddr) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut mix = |v: u64| {
-            h ^= v;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-        };
-        for a in [client, server] {
-            match a {
-                SocketAddr::V4(v4) => mix(u64::from(u32::from(*v4.ip()))),
-                SocketAddr::V6(v6) => {
-                    let b = u128::from(*v6.ip());
-                    mix(b as u64);
-                    mix((b >> 64) as u64);
-                }
-            }
-            mix(u64::from(a.port()));
-        }
-        ((u128::from(h) * self.buckets as u128) >> 64) as usize
-    }
-
     /// Finds the flow's slot, or makes one when `create`.
     fn slot(
         &mut self,
@@ -558,35 +547,16 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         create: bool,
         sink: &mut impl FnMut(&Event<'_>),
     ) -> Option<usize> {
-        if self.buckets == 0 {
-            return None;
-        }
-        let base = self.bucket_of(&client, &server) * WAYS;
-        let ways = &self.flows.as_mut()[base..base + WAYS];
-        let mut victim = 0;
-        let mut oldest = None::<Instant>;
-        for (i, f) in ways.iter().enumerate() {
-            if f.used && f.client == client && f.server == server {
-                return Some(base + i);
+        let idx = match conntable::lookup(self.flows.as_mut(), &client, &server)? {
+            Lookup::Found(idx) => return Some(idx),
+            _ if !create => return None,
+            Lookup::Free(idx) => idx,
+            Lookup::Evict(idx) => {
+                self.counters.flows_evicted += 1;
+                self.drop_flow(idx, now, sink);
+                idx
             }
-            let age = if f.used {
-                f.last_seen
-            } else {
-                Instant::from_micros(i64::MIN)
-            };
-            if oldest.is_none_or(|o| age < o) {
-                oldest = Some(age);
-                victim = i;
-            }
-        }
-        if !create {
-            return None;
-        }
-        let idx = base + victim;
-        if self.flows.as_mut()[idx].used {
-            self.counters.flows_evicted += 1;
-            self.drop_flow(idx, now, sink);
-        }
+        };
         let f = &mut self.flows.as_mut()[idx];
         f.reset(client, server, now);
         self.active += 1;
@@ -628,7 +598,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         let timeout = self.config.idle_timeout;
         for idx in 0..self.buckets * WAYS {
             let f = &self.flows.as_mut()[idx];
-            if f.used && now > f.last_seen && now - f.last_seen > timeout {
+            if f.used && conntable::is_idle(now, f.last_seen, timeout) {
                 self.counters.flows_expired += 1;
                 self.drop_flow(idx, now, sink);
             }

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod conntable;
 pub mod error;
 pub mod fle;
 pub mod flow;

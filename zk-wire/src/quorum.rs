@@ -33,6 +33,7 @@ use core::net::{IpAddr, SocketAddr};
 use smoltcp::time::{Duration, Instant};
 
 use crate::Error;
+use crate::conntable::{self, Lookup};
 use crate::fle::{DynamicConfig, FleFramer, FleMessage, InitialMessage, Notification};
 use crate::packet::TcpSegment;
 use crate::stream::{ChunkPool, HalfStream, Item, LengthPrefixed, StreamCounters};
@@ -41,8 +42,7 @@ use crate::zab::{PacketType, Payload, QuorumPacket, SNAPSHOT_SIGNATURE, ZabFrame
 /// Election or quorum ports a tracker can be told about (each).
 pub const MAX_PORTS: usize = 16;
 
-/// Ways (slots) per bucket of the link table.
-pub const WAYS: usize = 8;
+pub use crate::conntable::WAYS;
 
 /// Servers the peer table remembers.
 pub const MAX_PEERS: usize = 32;
@@ -541,6 +541,15 @@ const UNSPECIFIED: SocketAddr = SocketAddr::V4(core::net::SocketAddrV4::new(
     0,
 ));
 
+impl conntable::Entry for Link {
+    fn key(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.used.then_some((self.initiator, self.acceptor))
+    }
+    fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+}
+
 impl Link {
     /// An empty slot: fill a table with it.
     pub const EMPTY: Link = Link {
@@ -592,7 +601,7 @@ impl<S: AsMut<[Link]>, B: AsMut<[u8]>> QuorumTracker<S, B> {
     /// A tracker over `links` (rounded down to a multiple of [`WAYS`]) with
     /// a reassembly pool of `buffers` cut into `chunk_size`-byte chunks.
     pub fn new(mut links: S, buffers: B, chunk_size: usize, config: Config) -> Self {
-        let buckets = links.as_mut().len() / WAYS;
+        let buckets = conntable::buckets(links.as_mut().len());
         QuorumTracker {
             links,
             buckets,
@@ -620,26 +629,6 @@ impl<S: AsMut<[Link]>, B: AsMut<[u8]>> QuorumTracker<S, B> {
         (self.pool.in_use(), self.pool.capacity())
     }
 
-    fn bucket_of(&self, a: &SocketAddr, b: &SocketAddr) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut mix = |v: u64| {
-            h ^= v;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-        };
-        for x in [a, b] {
-            match x {
-                SocketAddr::V4(v4) => mix(u64::from(u32::from(*v4.ip()))),
-                SocketAddr::V6(v6) => {
-                    let b = u128::from(*v6.ip());
-                    mix(b as u64);
-                    mix((b >> 64) as u64);
-                }
-            }
-            mix(u64::from(x.port()));
-        }
-        ((u128::from(h) * self.buckets as u128) >> 64) as usize
-    }
-
     fn slot(
         &mut self,
         proto: Proto,
@@ -648,35 +637,16 @@ impl<S: AsMut<[Link]>, B: AsMut<[u8]>> QuorumTracker<S, B> {
         now: Instant,
         create: bool,
     ) -> Option<usize> {
-        if self.buckets == 0 {
-            return None;
-        }
-        let base = self.bucket_of(&initiator, &acceptor) * WAYS;
-        let ways = &self.links.as_mut()[base..base + WAYS];
-        let mut victim = 0;
-        let mut oldest = None::<Instant>;
-        for (i, l) in ways.iter().enumerate() {
-            if l.used && l.initiator == initiator && l.acceptor == acceptor {
-                return Some(base + i);
+        let idx = match conntable::lookup(self.links.as_mut(), &initiator, &acceptor)? {
+            Lookup::Found(idx) => return Some(idx),
+            _ if !create => return None,
+            Lookup::Free(idx) => idx,
+            Lookup::Evict(idx) => {
+                self.counters.links_evicted += 1;
+                self.drop_link(idx);
+                idx
             }
-            let age = if l.used {
-                l.last_seen
-            } else {
-                Instant::from_micros(i64::MIN)
-            };
-            if oldest.is_none_or(|o| age < o) {
-                oldest = Some(age);
-                victim = i;
-            }
-        }
-        if !create {
-            return None;
-        }
-        let idx = base + victim;
-        if self.links.as_mut()[idx].used {
-            self.counters.links_evicted += 1;
-            self.drop_link(idx);
-        }
+        };
         self.links.as_mut()[idx].reset(proto, initiator, acceptor, now);
         self.active += 1;
         self.counters.links_created += 1;
@@ -700,7 +670,7 @@ impl<S: AsMut<[Link]>, B: AsMut<[u8]>> QuorumTracker<S, B> {
         let timeout = self.config.idle_timeout;
         for idx in 0..self.buckets * WAYS {
             let l = &self.links.as_mut()[idx];
-            if l.used && now - l.last_seen > timeout {
+            if l.used && conntable::is_idle(now, l.last_seen, timeout) {
                 self.counters.links_expired += 1;
                 self.drop_link(idx);
             }

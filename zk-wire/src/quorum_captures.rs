@@ -31,33 +31,14 @@ pub(crate) type Record<'a> = (Instant, &'a [u8], usize);
 
 /// Classic pcap records and the link type.
 pub(crate) fn pcap_records(file: &[u8]) -> (LinkType, Vec<Record<'_>>) {
-    let magic = u32::from_le_bytes(file[..4].try_into().unwrap());
-    let (le, nanos) = match magic {
-        0xa1b2_c3d4 => (true, false),
-        0xa1b2_3c4d => (true, true),
-        0xd4c3_b2a1 => (false, false),
-        0x4d3c_b2a1 => (false, true),
-        m => panic!("not a classic pcap file (magic {m:#x})"),
-    };
-    let u32_at = |at: usize| {
-        let b: [u8; 4] = file[at..at + 4].try_into().unwrap();
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
-    };
-    let link = LinkType::from_linktype(u32_at(20) & 0xffff).expect("known link type");
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= file.len() {
-        let (sec, frac, incl, orig) = (u32_at(at), u32_at(at + 4), u32_at(at + 8), u32_at(at + 12));
-        let micros = if nanos { frac / 1000 } else { frac };
-        let ts = Instant::from_micros(i64::from(sec) * 1_000_000 + i64::from(micros));
-        let data = &file[at + 16..at + 16 + incl as usize];
-        out.push((ts, data, orig as usize));
-        at += 16 + incl as usize;
-    }
+    let pcap = crate::pcapfile::PcapFile::parse(file).expect("classic pcap file");
+    let h = pcap.header();
+    let link = LinkType::from_linktype(h.linktype).expect("known link type");
+    let out = pcap
+        .records()
+        .map(|r| r.expect("whole pcap record"))
+        .map(|r| (r.ts(h.nanos), r.data, r.orig_len as usize))
+        .collect();
     (link, out)
 }
 
@@ -138,39 +119,6 @@ fn counts(seen: &[Seen]) -> BTreeMap<&'static str, usize> {
 fn assert_clean(name: &str, c: &Counters) {
     assert_eq!(c.frame_errors, [0; 6], "{name}: framing errors {c:?}");
     assert_eq!(c.decode_errors, [0; 6], "{name}: decode errors {c:?}");
-}
-
-#[test]
-#[ignore = "exploration: prints what each fixture decodes to"]
-fn print_fixtures() {
-    for f in [
-        "zab_request.pcap",
-        "zab_revalidate.pcap",
-        "zab_commitandactivate.pcap",
-        "zab_followerinfo.pcap",
-        "zab_informandactivate.pcap",
-    ] {
-        let (seen, c) = decode(f, &[20022], &[], false, |_| {});
-        std::println!("== {f}: {:?}\n{c:?}", counts(&seen));
-        for s in seen.iter().filter(|s| s.name != "PING") {
-            std::println!(
-                "  {} {:?} {}",
-                s.name,
-                s.zxid.map(|z| format!("{z:#x}")),
-                s.text
-            );
-        }
-    }
-    let (seen, c) = decode("omni.pcap", &[2781], &[2783, 2784, 2785], false, |_| {});
-    std::println!("== omni: {:?}\n{c:?}", counts(&seen));
-    for s in seen.iter().filter(|s| s.name != "PING") {
-        std::println!(
-            "  {} {:?} {}",
-            s.name,
-            s.zxid.map(|z| format!("{z:#x}")),
-            s.text
-        );
-    }
 }
 
 #[test]
