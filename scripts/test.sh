@@ -47,6 +47,9 @@ cargo build --workspace --bins --locked
 step "cargo test (unit + integration against real ZooKeeper 3.8)"
 cargo test --workspace --locked
 
+step "fuzz invariants over seeds from the captures (stable, no libFuzzer)"
+cargo test --manifest-path fuzz/Cargo.toml
+
 fuzz_seconds="${ZKT_FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzzing each target for ${fuzz_seconds}s"
