@@ -664,7 +664,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
 
         let f = &mut self.flows.as_mut()[idx];
         f.last_seen = ts;
-        if has_data {
+        if has_data || seg.flags.ack {
             self.data(idx, ts, seg, from_client, sink);
         }
 
@@ -695,6 +695,10 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
         let f = &mut flows[idx];
         let counters = &mut self.counters;
 
+        let has_data = seg.wire_len > 0;
+        if f.kind == Kind::Unknown && !has_data {
+            return;
+        }
         if f.kind == Kind::Unknown {
             f.kind = Kind::Frames;
             let at_start = if from_client {
@@ -725,7 +729,7 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
             }
         }
         if let Kind::FourLetter(_) = f.kind {
-            if !from_client {
+            if !from_client && has_data {
                 f.text_len = f.text_len.saturating_add(seg.wire_len as u32);
                 f.s2c.push_raw(&mut self.pool, seg.seq, seg.payload);
             }
@@ -761,6 +765,32 @@ impl<S: AsMut<[Flow]>, B: AsMut<[u8]>> Tracker<S, B> {
                 errors: &mut counters.decode_errors,
             },
         };
+        // This segment's ACK speaks for the other direction: a hole it
+        // covers reached the peer but not the capture, so it is lost.
+        if seg.flags.ack {
+            if from_client {
+                s2c.acked(
+                    &mut self.pool,
+                    &self.s2c_framer,
+                    seg.ack,
+                    &mut counters.stream,
+                    &mut counters.frame_errors,
+                    &mut |item| ctx.server_frame(item, sink),
+                );
+            } else {
+                c2s.acked(
+                    &mut self.pool,
+                    &self.c2s_framer,
+                    seg.ack,
+                    &mut counters.stream,
+                    &mut counters.frame_errors,
+                    &mut |item| ctx.client_frame(item, sink),
+                );
+            }
+        }
+        if !has_data {
+            return;
+        }
         if from_client {
             c2s.push(
                 &mut self.pool,
@@ -1333,6 +1363,27 @@ mod tests {
         assert_eq!(r.t.counters.flows_expired, 1);
         assert_eq!(r.t.chunks_in_use().0, 0);
         assert_eq!(r.t.counters.stream.truncated_at_close, 1);
+    }
+
+    #[test]
+    fn a_hole_the_server_acknowledged_is_lost_at_once_and_later_frames_decode() {
+        let mut r = Rig::new(64);
+        let mut c = r.open(CLIENT, false);
+        let (a, b, d) = (get_data(1, "/a"), get_data(2, "/b"), get_data(3, "/d"));
+        r.send(&mut c, &a);
+        // b never reaches the capture, d does (held out of order) ...
+        let b_seq = c.cseq;
+        c.cseq += b.len() as u32;
+        r.send(&mut c, &d);
+        assert_eq!(r.log.len(), 1);
+        // ... and the server's ACK covers b: no need to wait for the close.
+        let ack = TcpSegment {
+            ack: b_seq + b.len() as u32 + d.len() as u32,
+            ..seg(c.server, c.client, c.sseq, DATA, &[])
+        };
+        r.feed(&ack);
+        assert_eq!(r.log, ["GetDataRequest /a", "GetDataRequest /d"]);
+        assert_eq!(r.t.counters.stream.gaps, 1);
     }
 
     #[test]
