@@ -13,5 +13,6 @@ pub mod quorum_omni;
 pub mod quorum_record;
 pub mod quorum_summary;
 pub mod record;
+pub mod stats;
 pub mod summary;
 pub mod zab_dump;

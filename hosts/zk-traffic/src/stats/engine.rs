@@ -1,0 +1,310 @@
+//! The capture thread's side of zk-stats: frames in, tables updated,
+//! windows rolled, snapshots published.
+//!
+//! Thin wiring: libpcap frames -> `zk_wire::packet::parse` ->
+//! `zk_wire::flow::Tracker` -> `zk_wire::stats::Tables` (the window in
+//! progress) and `AuthLog`. Every `--window` seconds of capture time the
+//! window is copied out as "the last complete window", folded into the
+//! totals-since-start tables and cleared. About once a second (wall clock)
+//! the window in progress is copied out too, so the totals and `/metrics`
+//! stay fresh. Nothing here waits for a reader.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
+
+use zk_wire::Instant;
+use zk_wire::flow::{Config, Flow, Tracker};
+use zk_wire::packet::{self, LinkType};
+use zk_wire::stats::tables::Scope;
+use zk_wire::stats::{AuthLog, Options, Slot, Tables};
+
+use super::args::Args;
+use super::snapshot::{AuthRow, CaptureState, Health, Published, Shared, Snapshot};
+use crate::capture::{CaptureStats, FrameSink};
+
+/// SetAuth connections remembered for `/json/auths-dump`.
+pub const AUTH_LOG: usize = 1024;
+
+type Storage = Vec<Slot>;
+
+/// Microseconds since the Unix epoch, by the wall clock.
+pub fn wall_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The capture loop's state.
+pub struct Engine {
+    link: LinkType,
+    live: bool,
+    tracker: Tracker<Vec<Flow>, Vec<u8>>,
+    window: Box<Tables<Storage>>,
+    cumulative: Box<Tables<Storage>>,
+    auths: Box<AuthLog<AUTH_LOG>>,
+    window_us: i64,
+    /// Start of the window in progress (None before the first packet).
+    start_us: Option<i64>,
+    end_us: i64,
+    last_ts_us: i64,
+    health: Health,
+    /// Evictions of completed windows, by scope.
+    evictions_done: [u64; 3],
+    latency_evictions_done: u64,
+    windows_completed: u64,
+    last_window: Option<Arc<Snapshot>>,
+    base: Arc<Snapshot>,
+    shared: Arc<Shared>,
+    generation: u64,
+    refresh: Duration,
+    last_publish: WallInstant,
+    /// Set when the sink asked `Capturer::run` to return so that libpcap's
+    /// figures can be read.
+    pub paused: bool,
+    /// False when nobody reads before the end (`--json-out`): windows still
+    /// roll into the totals, but are not copied out for readers.
+    readers: bool,
+    state: CaptureState,
+}
+
+impl Engine {
+    /// Tables and tracker sized by the flags; publishes into `shared`.
+    pub fn new(
+        args: &Args,
+        link: LinkType,
+        shared: Arc<Shared>,
+        readers: bool,
+    ) -> anyhow::Result<Engine> {
+        let mut config = Config::without_ports();
+        for &p in &args.ports {
+            if !config.add_port(p) {
+                anyhow::bail!("at most {} ports", zk_wire::flow::MAX_PORTS);
+            }
+        }
+        config.max_frame_len = args.max_frame;
+        let opts = Options {
+            aggregation_depth: args.aggregation_depth,
+        };
+        let tables = || {
+            Box::new(Tables::new(
+                vec![Slot::EMPTY; args.max_paths],
+                vec![Slot::EMPTY; args.max_clients],
+                vec![Slot::EMPTY; args.max_auths],
+                opts,
+            ))
+        };
+        let now = wall_us();
+        Ok(Engine {
+            link,
+            live: args.iface.is_some(),
+            tracker: Tracker::new(
+                vec![Flow::EMPTY; args.max_flows.max(8)],
+                vec![0u8; args.chunk_size.saturating_mul(args.chunks)],
+                args.chunk_size,
+                config,
+            ),
+            window: tables(),
+            cumulative: tables(),
+            auths: Box::new(AuthLog::new()),
+            window_us: (args.window as i64).saturating_mul(1_000_000),
+            start_us: None,
+            end_us: 0,
+            last_ts_us: 0,
+            health: Health::default(),
+            evictions_done: [0; 3],
+            latency_evictions_done: 0,
+            windows_completed: 0,
+            last_window: None,
+            base: Arc::new(Snapshot::empty(now, now)),
+            shared,
+            generation: 0,
+            refresh: Duration::from_secs_f64(args.refresh.clamp(0.01, 3600.0)),
+            last_publish: WallInstant::now(),
+            paused: false,
+            readers,
+            state: CaptureState::Running,
+        })
+    }
+
+    /// Starts the first window at `now` (capture clock) if none is open.
+    fn open_window(&mut self, now: i64) {
+        if self.start_us.is_none() {
+            self.start_us = Some(now);
+            self.end_us = now.saturating_add(self.window_us);
+            self.base = Arc::new(Snapshot::empty(now, now));
+        }
+    }
+
+    /// Ends the window in progress at `end` (capture clock): copies it out
+    /// as the last complete window, folds it into the totals, clears it.
+    fn rollover(&mut self, end: i64) {
+        let start = self.start_us.unwrap_or(end);
+        self.window.flush();
+        let snap = self.readers.then(|| Snapshot::of(&self.window, start, end));
+        for s in Scope::ALL {
+            self.evictions_done[s.index()] += self.window.table_info(s).evictions;
+        }
+        self.latency_evictions_done += self.window.latency_path_evictions();
+        self.cumulative.absorb(&mut self.window);
+        self.window.clear();
+        self.windows_completed += 1;
+        if let Some(snap) = snap {
+            self.last_window = Some(Arc::new(snap));
+            let first = self.base.start_us;
+            self.base = Arc::new(Snapshot::of(&self.cumulative, first, end));
+        }
+        self.start_us = Some(end);
+        self.end_us = end.saturating_add(self.window_us);
+    }
+
+    /// Rolls windows that ended by `now` (capture clock).
+    fn tick(&mut self, now: i64) {
+        let Some(start) = self.start_us else {
+            return;
+        };
+        if now < self.end_us || now < start {
+            return;
+        }
+        let end = self.end_us;
+        self.rollover(end);
+        if now >= self.end_us {
+            // Whole windows passed without traffic: the last one is empty.
+            let start = self.start_us.unwrap_or(end);
+            let k = (now - start) / self.window_us;
+            let skip_to = start + (k - 1) * self.window_us;
+            self.start_us = Some(skip_to);
+            self.rollover(skip_to + self.window_us);
+        }
+    }
+
+    /// Copies the window in progress and the health figures out for readers.
+    pub fn publish(&mut self, capture: Option<CaptureStats>) {
+        if let Some(c) = capture {
+            self.health.capture = c;
+        }
+        self.window.flush();
+        let h = &mut self.health;
+        h.tracker = self.tracker.counters;
+        h.active_flows = self.tracker.active_flows();
+        h.flow_capacity = self.tracker.flow_capacity();
+        h.chunks = self.tracker.chunks_in_use();
+        for s in Scope::ALL {
+            h.table_evictions[s.index()] =
+                self.evictions_done[s.index()] + self.window.table_info(s).evictions;
+        }
+        h.latency_path_evictions =
+            self.latency_evictions_done + self.window.latency_path_evictions();
+        h.auths_replaced = self.auths.replaced();
+        h.last_ts_us = self.last_ts_us;
+        let start = self.start_us.unwrap_or(self.last_ts_us);
+        let current = Snapshot::of(&self.window, start, self.last_ts_us.max(start));
+        let auths = self
+            .auths
+            .iter()
+            .map(|a| AuthRow {
+                client: a.client.to_string(),
+                scheme: String::from_utf8_lossy(a.scheme).into_owned(),
+                credential: a.credential.to_vec(),
+                count: a.count,
+                ts_us: a.ts.total_micros(),
+            })
+            .collect();
+        self.generation += 1;
+        self.shared.set(Published {
+            generation: self.generation,
+            last_window: self.last_window.clone(),
+            base: self.base.clone(),
+            current: Arc::new(current),
+            windows_completed: self.windows_completed,
+            health: self.health.clone(),
+            auths: Arc::new(auths),
+            state: self.state.clone(),
+        });
+        self.last_publish = WallInstant::now();
+    }
+
+    /// A live capture's periodic wake-up at wall-clock `now`: rolls the
+    /// windows that ended and publishes.
+    pub fn wake(&mut self, now: i64, capture: CaptureStats) {
+        if self.live {
+            self.open_window(now);
+            self.tick(now);
+        }
+        self.publish(Some(capture));
+    }
+
+    /// End of input: drains the tracker, closes the window in progress as
+    /// the last complete one and publishes with `state`.
+    pub fn finish(&mut self, capture: CaptureStats, state: CaptureState) {
+        let last = Instant::from_micros(self.last_ts_us);
+        let (w, a) = (&mut self.window, &mut self.auths);
+        self.tracker.finish(last, &mut |ev| {
+            w.record(ev);
+            a.record(ev);
+        });
+        if self.start_us.is_some() {
+            let end = self.last_ts_us;
+            self.readers = true;
+            self.rollover(end);
+        }
+        self.state = state;
+        self.publish(Some(capture));
+    }
+
+    /// The health figures as last published.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// The totals since start (valid after [`Engine::finish`]).
+    pub fn cumulative(&self) -> &Tables<Storage> {
+        &self.cumulative
+    }
+}
+
+impl FrameSink for Engine {
+    #[inline]
+    fn frame(&mut self, ts: Instant, data: &[u8], _wire_len: u32) -> bool {
+        self.health.packets += 1;
+        let now = ts.total_micros();
+        self.last_ts_us = now;
+        if self.start_us.is_none() {
+            self.open_window(now);
+        }
+        match packet::parse(self.link, data) {
+            Ok(Some(seg)) => {
+                let (w, a) = (&mut self.window, &mut self.auths);
+                self.tracker.process(ts, &seg, &mut |ev| {
+                    w.record(ev);
+                    a.record(ev);
+                });
+            }
+            Ok(None) => self.health.non_tcp += 1,
+            Err(e) => self.health.link_errors[e.index()] += 1,
+        }
+        if now >= self.end_us {
+            self.tick(now);
+        }
+        if self.readers
+            && self.health.packets & 0xfff == 0
+            && self.last_publish.elapsed() >= self.refresh
+        {
+            // Let Capturer::run return so its libpcap figures can be read;
+            // the caller publishes and resumes.
+            self.paused = true;
+            return false;
+        }
+        true
+    }
+
+    fn idle(&mut self) {
+        if self.live {
+            let now = wall_us();
+            self.open_window(now);
+            self.tick(now);
+        }
+        if self.last_publish.elapsed() >= self.refresh {
+            self.publish(None);
+        }
+    }
+}
