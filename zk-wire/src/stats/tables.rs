@@ -36,9 +36,24 @@
 //! `--aggregation-depth D` keeps the first D components of every path
 //! (`/a/b/c` at depth 1 is `/a`); 0 keeps full paths.
 //!
-//! Memory is fixed: the three keyed tables are Space-Saving [`TopK`]s over
-//! caller storage (a key is a category byte, the client or identity, then
-//! the path, cut at [`KEY_MAX`] bytes); everything else is arrays.
+//! Memory is fixed: the three keyed tables (per path, per client IP, per
+//! auth identity) are Space-Saving [`TopK`]s over caller storage; a key is
+//! a [`RowKind`] byte (request kind with its read/write and watch flags,
+//! or event type), the client or identity, then the path, cut at
+//! [`KEY_MAX`] bytes. A request updates one row per table; the old
+//! daemon's `reads/…`, `writes/…` and `watches/…` rows are the sums of the
+//! request rows of the same path ([`RowKind::opnames`], summed by the
+//! reader). Updates go through a small direct-mapped combiner per table
+//! that sums repeats of a key before they reach the [`TopK`] (the same
+//! multiset of weighted updates, so the same guarantees); readers call
+//! [`Tables::flush`] first. Everything else is arrays.
+//!
+//! Error bounds: a row's count overestimates by at most the table's
+//! [`TableInfo::error_bound`] (0 while no key was ever evicted); a summed
+//! `reads/…` row by at most that times the rows summed. A path heavy in
+//! `reads` but light in every single request type can be missing from a
+//! full table's `reads` rows.
+//!
 //! A host keeps one `Tables` for the current window and one for the
 //! totals since start, and at each window's end folds the first into the
 //! second ([`Tables::absorb`]) and clears it: one table update per event.

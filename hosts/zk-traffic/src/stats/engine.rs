@@ -308,3 +308,63 @@ impl FrameSink for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn engine(window: &str) -> (Engine, Arc<Shared>) {
+        let args = Args::parse_from(["zk-stats", "--offline", "x.pcap", "--window", window]);
+        let shared = Arc::new(Shared::new(Published::initial(0)));
+        let e = Engine::new(&args, LinkType::Ethernet, shared.clone(), true).unwrap();
+        (e, shared)
+    }
+
+    /// A frame that is not TCP: it only moves the capture clock.
+    fn tick(e: &mut Engine, secs: i64) {
+        e.frame(Instant::from_micros(secs * 1_000_000), &[0u8; 20], 20);
+    }
+
+    #[test]
+    fn windows_roll_on_capture_time_and_gaps_leave_an_empty_last_window() {
+        let (mut e, shared) = engine("60");
+        tick(&mut e, 1000);
+        tick(&mut e, 1030);
+        e.publish(None);
+        let p = shared.get();
+        assert_eq!(p.windows_completed, 0);
+        assert!(p.last_window.is_none());
+
+        tick(&mut e, 1061); // the first window [1000, 1060) ends
+        e.publish(None);
+        let p = shared.get();
+        assert_eq!(p.windows_completed, 1);
+        let w = p.last_window.as_ref().unwrap();
+        assert_eq!((w.start_us, w.end_us), (1_000_000_000, 1_060_000_000));
+
+        tick(&mut e, 1400); // [1060, 1120) ends, then whole quiet windows
+        e.publish(None);
+        let p = shared.get();
+        let w = p.last_window.as_ref().unwrap();
+        assert_eq!(w.end_us - w.start_us, 60_000_000);
+        assert!(w.start_us <= 1_400_000_000 - 60_000_000 && w.end_us <= 1_400_000_000);
+        assert_eq!(w.end_us, 1_360_000_000);
+        assert_eq!(p.windows_completed, 3);
+        assert_eq!(p.current.start_us, 1_360_000_000);
+        assert_eq!(p.health.non_tcp, 4);
+    }
+
+    #[test]
+    fn finish_closes_the_partial_window_as_the_last_one() {
+        let (mut e, shared) = engine("60");
+        tick(&mut e, 10);
+        tick(&mut e, 20);
+        e.finish(CaptureStats::default(), CaptureState::Finished);
+        let p = shared.get();
+        assert_eq!(p.state, CaptureState::Finished);
+        let w = p.last_window.as_ref().unwrap();
+        assert_eq!((w.start_us, w.end_us), (10_000_000, 20_000_000));
+        assert_eq!(p.base.end_us, 20_000_000);
+    }
+}

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -40,7 +41,7 @@ pub struct HttpState {
 #[derive(Default)]
 struct Cache {
     generation: u64,
-    bodies: HashMap<String, Arc<String>>,
+    bodies: HashMap<String, Bytes>,
 }
 
 impl HttpState {
@@ -65,7 +66,7 @@ impl HttpState {
         &self,
         key: String,
         render: impl FnOnce(&super::snapshot::Published) -> String,
-    ) -> Arc<String> {
+    ) -> Bytes {
         let p = self.shared.get();
         if let Ok(c) = self.cache.lock()
             && c.generation == p.generation
@@ -73,7 +74,7 @@ impl HttpState {
         {
             return b.clone();
         }
-        let body = Arc::new(render(&p));
+        let body = Bytes::from(render(&p));
         if let Ok(mut c) = self.cache.lock() {
             if c.generation != p.generation {
                 c.generation = p.generation;
@@ -96,12 +97,8 @@ fn bad_request(msg: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn json_body(body: Arc<String>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.as_str().to_owned(),
-    )
-        .into_response()
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `?window=last|cumulative&top=N`.
@@ -216,7 +213,7 @@ async fn info(
     }
     let p = s.shared.get();
     let v = render::info_json(&p, &s.info);
-    json_body(Arc::new(v.to_string()))
+    json_body(Bytes::from(v.to_string()))
 }
 
 async fn latencies(
@@ -259,7 +256,7 @@ async fn metrics(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        body.as_str().to_owned(),
+        body,
     )
         .into_response()
 }
@@ -319,6 +316,10 @@ pub fn serve(
     state: Arc<HttpState>,
     stop: Stop,
 ) -> anyhow::Result<()> {
+    // Serving yields to capturing: this thread runs at a lower priority
+    // (Linux niceness is per thread), so that a flood of requests takes
+    // what the capture thread leaves, not the other way round.
+    lower_priority();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -336,4 +337,13 @@ pub fn serve(
             .await?;
         Ok(())
     })
+}
+
+/// Lowers the calling thread's scheduling priority (niceness +10).
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
