@@ -5,6 +5,7 @@
 #   ./scripts/bench-stats.sh                       ~300 MiB capture, best of 5
 #   ZKT_BENCH_MB=1000 ZKT_BENCH_RUNS=7 ./scripts/bench-stats.sh
 #   ZKT_BENCH_FLOOD=0 ./scripts/bench-stats.sh     skip the HTTP-flood run
+#   ZKT_BENCH_LIVE=0 ./scripts/bench-stats.sh      skip the live replay
 #
 # Steps: build zk-stats and zk-pcap-amplify (release); amplify demo/demo.pcap
 # (a real ZooKeeper 3.8 server) and the shared zktraffic client captures
@@ -23,7 +24,10 @@
 #
 # and, unless ZKT_BENCH_FLOOD=0, zk-stats --offline FILE with its HTTP
 # server answering a flood of requests while it reads (time to finish,
-# against the same run without the flood).
+# against the same run without the flood); unless ZKT_BENCH_LIVE=0 (and
+# when root with tcpreplay), a live capture: tcpreplay --topspeed of FILE
+# into a veth pair inside a throwaway network namespace, zk-stats --iface
+# on the other end, reporting the replay rate and kernel drops.
 #
 # Reports packets/s, the ratio to the I/O floor and to the peer, and peak
 # RSS (from /usr/bin/time when installed).
@@ -34,6 +38,7 @@ size_mb="${ZKT_BENCH_MB:-300}"
 peer_mb="${ZKT_PEER_MB:-20}"
 runs="${ZKT_BENCH_RUNS:-5}"
 flood="${ZKT_BENCH_FLOOD:-1}"
+live="${ZKT_BENCH_LIVE:-1}"
 captures_dir="${ZKT_CAPTURES:-$(cd .. && pwd)/shared/captures/zktraffic}"
 peer_script="${ZKT_PEER:-$(cd .. && pwd)/shared/peers/zktraffic_peer.py}"
 out_dir=target/bench/stats
@@ -132,11 +137,11 @@ cat "$out_dir/stats.stderr"
 
 t_flood=""
 t_quiet=""
-if [ "$flood" = 1 ] && command -v curl >/dev/null; then
+if [ "$flood" = 1 ]; then
   step "HTTP flood while reading (offline with the server on)"
   # time_to_finish FLOOD: starts zk-stats with its server, optionally
-  # floods it with 8 concurrent curl loops, returns the seconds until its
-  # own counters say the file is read.
+  # floods it from 16 keep-alive clients, and returns the capture thread's
+  # own time to read the file.
   time_to_finish() {
     local with_flood=$1 log="$out_dir/http.stderr" pid addr i
     "$stats" --offline "$file" --http-port 0 --refresh 0.2 >/dev/null 2>"$log" &
@@ -148,22 +153,48 @@ if [ "$flood" = 1 ] && command -v curl >/dev/null; then
     done
     local flooders=()
     if [ "$with_flood" = 1 ]; then
-      for ((i = 0; i < 8; i++)); do
-        (for ((j = 0; j < 2000; j++)); do
-          curl -s -o /dev/null "http://$addr/json/paths?window=cumulative" || true
-          curl -s -o /dev/null "http://$addr/metrics" || true
-        done) &
-        flooders+=($!)
-      done
+      # 16 keep-alive clients, as fast as they go, for at most 30 s.
+      rm -f "$out_dir/flood.stop" "$out_dir/flood.count"
+      # The load generator gets one CPU of its own (the last), so that it
+      # does not take the capture thread's.
+      local pin=()
+      if command -v taskset >/dev/null && (($(nproc) > 1)); then
+        pin=(taskset -c "$(($(nproc) - 1))")
+      fi
+      "${pin[@]}" python3 - "$addr" "$out_dir/flood.count" "$out_dir/flood.stop" <<'PY' &
+import http.client, os, sys, threading, time
+host, port = sys.argv[1].rsplit(":", 1)
+done = [0]
+stop = time.time() + 30
+def run():
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    urls = ["/json/paths?window=cumulative", "/metrics", "/json/ips?window=cumulative", "/json/info"]
+    i = 0
+    while time.time() < stop and not os.path.exists(sys.argv[3]):
+        try:
+            c.request("GET", urls[i % len(urls)])
+            c.getresponse().read()
+            done[0] += 1
+        except Exception:
+            c = http.client.HTTPConnection(host, int(port), timeout=10)
+        i += 1
+ts = [threading.Thread(target=run, daemon=True) for _ in range(16)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+open(sys.argv[2], "w").write(str(done[0]))
+PY
+      flooders+=($!)
     fi
     for ((i = 0; i < 6000; i++)); do
       grep -q 'seconds=' "$log" 2>/dev/null && break
       grep -q '^zk-stats: packets=' "$log" 2>/dev/null && break
       sleep 0.01
     done
-    for f in "${flooders[@]}"; do kill "$f" 2>/dev/null || true; done
-    wait "${flooders[@]}" 2>/dev/null || true
-    kill -TERM "$pid"
+    if ((${#flooders[@]})); then
+      touch "$out_dir/flood.stop"
+      wait "${flooders[@]}" 2>/dev/null || true
+    fi
+    kill -INT "$pid"
     wait "$pid" || true
     # The capture thread prints its counters when the file is read; the
     # figure is its own processing time.
@@ -172,12 +203,50 @@ if [ "$flood" = 1 ] && command -v curl >/dev/null; then
   t_quiet=$(time_to_finish 0)
   t_flood=$(time_to_finish 1)
   echo "read with the server idle: ${t_quiet} s; under a flood of requests: ${t_flood} s"
+  echo "(requests answered by the end of the flood: $(cat "$out_dir/flood.count" 2>/dev/null || echo '?'))"
+fi
+
+live_pps=""
+live_drops=""
+live_seen=""
+if [ "$live" = 1 ] && [ "$(id -u)" = 0 ] && command -v tcpreplay >/dev/null; then
+  step "live: tcpreplay --topspeed into a veth pair, zk-stats --iface on the other end"
+  ns="zkt-bench-$$"
+  ip netns add "$ns"
+  lpid=""
+  trap '[ -n "$lpid" ] && kill "$lpid" 2>/dev/null; ip netns del "$ns" 2>/dev/null || true' EXIT
+  ip netns exec "$ns" ip link set lo up
+  ip netns exec "$ns" ip link add va type veth peer name vb
+  for dev in va vb; do ip netns exec "$ns" ip link set "$dev" mtu 9000 up; done
+  log="$out_dir/live.stderr"
+  ip netns exec "$ns" "$stats" --iface vb --http-port 0 --refresh 0.2 >/dev/null 2>"$log" &
+  lpid=$!
+  for ((i = 0; i < 500; i++)); do
+    grep -q 'listening on' "$log" && break
+    sleep 0.01
+  done
+  addr=$(sed -n 's/^zk-stats: serving http:\/\///p' "$log")
+  ip netns exec "$ns" tcpreplay --topspeed -i va "$file" >"$out_dir/tcpreplay.out" 2>&1
+  cat "$out_dir/tcpreplay.out" | grep -E 'Actual|Rated|Failed|Retried' || true
+  # Let zk-stats publish, then read its counters.
+  for ((i = 0; i < 100; i++)); do
+    live_seen=$(ip netns exec "$ns" python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen("http://"+sys.argv[1]+"/json/info"))["capture"]["packets"])' "$addr")
+    [ "$live_seen" -ge "$packets" ] && break
+    sleep 0.1
+  done
+  kill -INT "$lpid"
+  wait "$lpid" || true
+  live_drops=$(grep -o 'kernel_drops=[0-9]*' "$log" | tail -n 1 | cut -d= -f2 || true)
+  live_pps=$(sed -n 's/.*Rated: .* \([0-9.]*\) pps.*/\1/p' "$out_dir/tcpreplay.out" | head -n 1)
+  echo "zk-stats counted $live_seen of $packets packets; kernel drops: $live_drops"
+  ip netns del "$ns"
+  trap - EXIT
 fi
 
 step "results"
 awk -v p="$packets" -v b="$bytes" -v c="$t_cat" -v f="$t_floor" -v s="$t_stats" \
   -v pp="$peer_pps" -v pn="$peer_packets" -v ts="$t_sample" -v rss="$rss_stats" \
-  -v q="$t_quiet" -v fl="$t_flood" 'BEGIN {
+  -v q="$t_quiet" -v fl="$t_flood" -v lp="$live_pps" -v ld="$live_drops" -v ls="$live_seen" 'BEGIN {
   mb = b / 1e6
   printf "%-44s %9s %14s %10s %14s\n", "", "seconds", "packets/s", "MB/s", "x I/O floor"
   printf "%-44s %9.3f %14.0f %10.1f %14s\n", "cat > /dev/null (plain read)", c, p / c, mb / c, "-"
@@ -188,4 +257,5 @@ awk -v p="$packets" -v b="$bytes" -v c="$t_cat" -v f="$t_floor" -v s="$t_stats" 
   printf "zk-stats on the large capture: %.0f packets/s (%.0fx the peer)\n", p / s, (p / s) / pp
   if (rss != "") printf "zk-stats peak RSS: %.1f MiB\n", rss / 1024
   if (q != "" && fl != "") printf "HTTP flood: capture took %.3f s with the server idle, %.3f s under the flood (%.2fx)\n", q, fl, fl / q
+  if (lp != "") printf "live: tcpreplay --topspeed at %.0f packets/s; zk-stats counted %d of %d packets, kernel drops %d\n", lp, ls, p, ld
 }'

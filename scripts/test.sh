@@ -41,8 +41,9 @@ else
   echo "thumbv7em-none-eabihf is not installed and cannot be fetched here: skipped (the staticlib proof above still ran)"
 fi
 
-step "build binaries (integration tests run them)"
+step "build binaries (integration tests run them; the replay test uses a release zk-stats)"
 cargo build --workspace --bins --locked
+cargo build --release --locked -p zk-traffic --bin zk-stats
 
 step "cargo test (unit + integration against real ZooKeeper 3.8)"
 cargo test --workspace --locked
