@@ -5,6 +5,7 @@
 //! (a histogram's relative error, a top-k table's error bound).
 
 pub mod auths;
+pub mod export;
 pub mod histogram;
 pub mod tables;
 pub mod topk;

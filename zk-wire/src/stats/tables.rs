@@ -1123,6 +1123,12 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
         self.keyed[scope.index()].iter()
     }
 
+    /// The `i`-th row of one keyed table (`0..table_info(scope).len`, in
+    /// [`Tables::rows`]' order), as of the last [`Tables::flush`].
+    pub fn row_at(&self, scope: Scope, i: usize) -> Option<Counted<'_>> {
+        self.keyed[scope.index()].row_at(i)
+    }
+
     /// Figures of one keyed table, as of the last [`Tables::flush`].
     pub fn table_info(&self, scope: Scope) -> TableInfo {
         let t = &self.keyed[scope.index()];

@@ -318,6 +318,11 @@ impl<S: AsMut<[Slot]> + AsRef<[Slot]>> TopK<S> {
         }
     }
 
+    /// The `i`-th key held (`0..len()`, in [`TopK::iter`]'s order).
+    pub fn row_at(&self, i: usize) -> Option<Counted<'_>> {
+        (i < self.len).then(|| self.row(i))
+    }
+
     /// Every key held, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = Counted<'_>> + '_ {
         (0..self.len).map(|e| self.row(e))
