@@ -48,6 +48,16 @@ impl Capture {
     }
 
     pub fn start_filter(netns: Option<&Netns>, filter: &str, file: &Path) -> io::Result<Capture> {
+        Self::start_on(netns, "lo", filter, file)
+    }
+
+    /// Captures `filter` on interface `iface` into `file`.
+    pub fn start_on(
+        netns: Option<&Netns>,
+        iface: &str,
+        filter: &str,
+        file: &Path,
+    ) -> io::Result<Capture> {
         let mut cmd = match netns {
             Some(ns) => ns.command("tcpdump"),
             None => Command::new("tcpdump"),
@@ -61,7 +71,7 @@ impl Capture {
             Some(ns) => (ns.mtu() + 128, 65536),
             None => (0, 131072),
         };
-        cmd.args(["-i", "lo", "-n", "-s"])
+        cmd.args(["-i", iface, "-n", "-s"])
             .arg(snaplen.to_string())
             .arg("-B")
             .arg(ring_kib.to_string())

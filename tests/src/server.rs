@@ -31,6 +31,8 @@ pub struct ZkServerConfig {
     pub heap_mb: u32,
     /// Extra `key=value` lines for zoo.cfg.
     pub extra: Vec<(String, String)>,
+    /// Address the client port binds (default 127.0.0.1).
+    pub address: Ipv4Addr,
 }
 
 impl Default for ZkServerConfig {
@@ -41,6 +43,7 @@ impl Default for ZkServerConfig {
             tick_time_ms: 2000,
             heap_mb: 256,
             extra: Vec::new(),
+            address: Ipv4Addr::LOCALHOST,
         }
     }
 }
@@ -88,10 +91,11 @@ impl ZkServer {
         fs::create_dir_all(&data)?;
         let mut conf = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
-             clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n\
+             clientPortAddress={}\nadmin.enableServer=false\n4lw.commands.whitelist=*\n\
              maxClientCnxns=0\nforceSync=no\n",
             cfg.tick_time_ms,
-            data.display()
+            data.display(),
+            cfg.address
         );
         for (k, v) in &cfg.extra {
             conf.push_str(&format!("{k}={v}\n"));
@@ -128,7 +132,7 @@ impl ZkServer {
             .stderr(Stdio::from(logf));
         let child = spawn_tied(&mut cmd)?;
         let endpoint = Endpoint {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            addr: SocketAddr::from((cfg.address, port)),
             netns: cfg.netns.clone(),
         };
         let mut srv = ZkServer {

@@ -297,8 +297,20 @@ pub struct Client {
     pub auth: String,
 }
 
+/// Where a workload's clients connect from and to.
+pub trait Connect {
+    /// A new session, recorded.
+    fn connect(&self) -> RawZk;
+}
+
+impl Connect for Scenario {
+    fn connect(&self) -> RawZk {
+        Scenario::connect(self)
+    }
+}
+
 impl Client {
-    pub fn connect(s: &Scenario, t: &mut Tally) -> Client {
+    pub fn connect(s: &impl Connect, t: &mut Tally) -> Client {
         let zk = s.connect();
         let ip = zk.client_addr().rsplit_once(':').unwrap().0.to_string();
         t.connect(false, &ip);
@@ -357,7 +369,7 @@ const EVENT_WAIT: Duration = Duration::from_secs(10);
 /// CRUD with errors, ephemeral and sequential creates, watches that fire,
 /// a multi, 200 pipelined reads over 30 paths with skewed counts, a
 /// 1,000,000-byte znode written and read back, SetAuth, pings, closes.
-pub fn workload(s: &Scenario, t: &mut Tally) {
+pub fn workload(s: &impl Connect, t: &mut Tally) {
     let mut a = Client::connect(s, t);
     let mut b = Client::connect(s, t);
     let mut c = Client::connect(s, t);
