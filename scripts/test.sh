@@ -30,13 +30,17 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "no_std proof: staticlib with its own panic handler"
+step "no_std proofs: staticlibs with their own panic handler (zk-wire, the zk-tap core)"
 cargo build --release --locked --manifest-path zk-wire/nostd-check/Cargo.toml
+cargo build --release --locked --manifest-path hosts/zk-tap/nostd-check/Cargo.toml
 
 step "no_std build for thumbv7em-none-eabihf"
 if rustup target list --installed 2>/dev/null | grep -q thumbv7em-none-eabihf \
    || rustup target add thumbv7em-none-eabihf >/dev/null 2>&1; then
   cargo build -p zk-wire --no-default-features --target thumbv7em-none-eabihf --locked
+  cargo build -p zk-tap --lib --no-default-features --target thumbv7em-none-eabihf --locked
+  cargo check -p zk-tap --lib --no-default-features --features defmt --target thumbv7em-none-eabihf --locked
+  ./scripts/tap-size.sh
 else
   echo "thumbv7em-none-eabihf is not installed and cannot be fetched here: skipped (the staticlib proof above still ran)"
 fi

@@ -154,7 +154,7 @@ impl<
     }
 }
 
-/// The embedded build's memory: 64 connections, 16 chunks of 2 KiB,
+/// The embedded build's memory: 32 connections, 16 chunks of 2 KiB,
 /// 256 path counters, 64 client and 16 identity counters, 4 HTTP sockets
 /// and a 48 KiB response buffer.
-pub type EmbeddedMemory<'a> = Memory<'a, 64, 16, 2048, 256, 64, 16, 768, 4, 49152>;
+pub type EmbeddedMemory<'a> = Memory<'a, 32, 16, 2048, 256, 64, 16, 768, 4, 49152>;
