@@ -18,7 +18,9 @@
 #   zk-stats --offline FILE --io-floor      every packet through the same
 #                                           libpcap reader, nothing else
 #                                           (the I/O floor)
-#   zk-stats --offline FILE --json-out OUT  the whole stats pipeline
+#   zk-stats --offline FILE --json-out OUT  the whole stats pipeline (the
+#                                           file read on a thread of its own)
+#   ... --no-read-ahead                     the same on one core
 #   python zktraffic_peer.py SAMPLE         the older Python decoder
 #   zk-stats --offline SAMPLE --json-out    the same sample
 #
@@ -124,6 +126,8 @@ t_floor=$best
 best_of stats "$stats" --offline "$file" --json-out "$out_dir/out.json"
 t_stats=$best
 rss_stats=$rss
+best_of stats1 "$stats" --offline "$file" --json-out "$out_dir/out1.json" --no-read-ahead
+t_stats1=$best
 
 step "the Python peer on the ~${peer_mb} MiB sample"
 "$venv/bin/python" "$peer_script" "$sample" 2181 >"$out_dir/peer.json" 2>"$out_dir/peer.stderr"
@@ -244,7 +248,7 @@ if [ "$live" = 1 ] && [ "$(id -u)" = 0 ] && command -v tcpreplay >/dev/null; the
 fi
 
 step "results"
-awk -v p="$packets" -v b="$bytes" -v c="$t_cat" -v f="$t_floor" -v s="$t_stats" \
+awk -v p="$packets" -v b="$bytes" -v c="$t_cat" -v f="$t_floor" -v s="$t_stats" -v s1="$t_stats1" \
   -v pp="$peer_pps" -v pn="$peer_packets" -v ts="$t_sample" -v rss="$rss_stats" \
   -v q="$t_quiet" -v fl="$t_flood" -v lp="$live_pps" -v ld="$live_drops" -v ls="$live_seen" 'BEGIN {
   mb = b / 1e6
@@ -252,6 +256,7 @@ awk -v p="$packets" -v b="$bytes" -v c="$t_cat" -v f="$t_floor" -v s="$t_stats" 
   printf "%-44s %9.3f %14.0f %10.1f %14s\n", "cat > /dev/null (plain read)", c, p / c, mb / c, "-"
   printf "%-44s %9.3f %14.0f %10.1f %14s\n", "zk-stats --io-floor (libpcap read only)", f, p / f, mb / f, "1.0"
   printf "%-44s %9.3f %14.0f %10.1f %14.2f\n", "zk-stats --offline --json-out", s, p / s, mb / s, s / f
+  printf "%-44s %9.3f %14.0f %10.1f %14.2f\n", "  the same on one core (--no-read-ahead)", s1, p / s1, mb / s1, s1 / f
   printf "\nPython peer (zktraffic 0.2.0) on %d packets: %.0f packets/s\n", pn, pp
   printf "zk-stats on the same sample: %.0f packets/s (%.0fx the peer)\n", pn / ts, (pn / ts) / pp
   printf "zk-stats on the large capture: %.0f packets/s (%.0fx the peer)\n", p / s, (p / s) / pp

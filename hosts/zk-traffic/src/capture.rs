@@ -53,6 +53,96 @@ pub enum End {
 enum Handle {
     Live(Capture<Active>),
     Offline(Capture<Offline>),
+    /// An offline capture read on a thread of its own ([`Capturer::read_ahead`]).
+    Ahead(ReadAhead),
+    /// Between states (only while switching to read-ahead).
+    Gone,
+}
+
+/// Frames of a batch: where each one is in `data`, and its header.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    ts_us: i64,
+    off: u32,
+    len: u32,
+    wire_len: u32,
+}
+
+/// Frames read ahead, handed from the reader thread in one piece.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<Meta>,
+}
+
+/// Bytes of frame data per batch.
+const BATCH_BYTES: usize = 1 << 20;
+/// Frames per batch at most.
+const BATCH_FRAMES: usize = 8192;
+/// Batches in existence at most (memory: about this many MiB).
+const BATCHES: usize = 6;
+
+enum Msg {
+    Batch(Batch),
+    End(Result<End>),
+}
+
+/// The consumer side of a read-ahead thread.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<Msg>,
+    recycle: std::sync::mpsc::SyncSender<Batch>,
+    current: Option<(Batch, usize)>,
+    done: Option<End>,
+}
+
+/// The reader thread: libpcap records into batches, batches into `tx`,
+/// spent batches back through `recycle`.
+fn read_ahead_thread(
+    mut cap: Capture<Offline>,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    recycle: std::sync::mpsc::Receiver<Batch>,
+) {
+    let mut made = 1;
+    let mut b = Batch::default();
+    let end = loop {
+        match cap.next_packet() {
+            Ok(p) => {
+                let h = p.header;
+                b.frames.push(Meta {
+                    ts_us: h.ts.tv_sec * 1_000_000 + h.ts.tv_usec,
+                    off: b.data.len() as u32,
+                    len: p.data.len() as u32,
+                    wire_len: h.len,
+                });
+                b.data.extend_from_slice(p.data);
+                if b.data.len() >= BATCH_BYTES || b.frames.len() >= BATCH_FRAMES {
+                    if tx.send(Msg::Batch(b)).is_err() {
+                        return;
+                    }
+                    b = match recycle.try_recv() {
+                        Ok(b) => b,
+                        Err(_) if made < BATCHES => {
+                            made += 1;
+                            Batch::default()
+                        }
+                        Err(_) => match recycle.recv() {
+                            Ok(b) => b,
+                            Err(_) => return,
+                        },
+                    };
+                    b.data.clear();
+                    b.frames.clear();
+                }
+            }
+            Err(pcap::Error::NoMorePackets) => break Ok(End::Done),
+            Err(pcap::Error::PcapError(msg)) => break Ok(End::Truncated(msg)),
+            Err(e) => break Err(anyhow::Error::from(e).context("capture failed")),
+        }
+    };
+    if !b.frames.is_empty() && tx.send(Msg::Batch(b)).is_err() {
+        return;
+    }
+    let _ = tx.send(Msg::End(end));
 }
 
 /// An open capture.
@@ -129,6 +219,7 @@ impl Capturer {
         let dlt = match &handle {
             Handle::Live(c) => c.get_datalink().0,
             Handle::Offline(c) => c.get_datalink().0,
+            Handle::Ahead(_) | Handle::Gone => unreachable!("just opened"),
         };
         let link = LinkType::from_linktype(dlt as u32)
             .ok_or_else(|| anyhow!("unsupported link type {dlt} (supported: Ethernet, Linux cooked SLL/SLL2, BSD loopback, raw IP)"))?;
@@ -146,7 +237,76 @@ impl Capturer {
 
     /// Reads frames until the end of the file, until `stop` is set, or
     /// until the sink says stop.
+    /// Reads an offline capture on a thread of its own from now on, in
+    /// batches of about 1 MiB (at most 6 in flight), so that reading the
+    /// file (libpcap's copies and checks) and decoding run on two cores.
+    /// False (and nothing changes) for a live capture.
+    pub fn read_ahead(&mut self) -> bool {
+        if !matches!(self.handle, Handle::Offline(_)) {
+            return false;
+        }
+        let Handle::Offline(cap) = std::mem::replace(&mut self.handle, Handle::Gone) else {
+            return false;
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES - 2);
+        let (recycle, recycled) = std::sync::mpsc::sync_channel(BATCHES);
+        let spawned = std::thread::Builder::new()
+            .name("capture-reader".into())
+            .spawn(move || read_ahead_thread(cap, tx, recycled));
+        if spawned.is_err() {
+            return false;
+        }
+        self.handle = Handle::Ahead(ReadAhead {
+            rx,
+            recycle,
+            current: None,
+            done: None,
+        });
+        true
+    }
+
+    fn run_ahead(
+        stats: &mut CaptureStats,
+        r: &mut ReadAhead,
+        stop: &Stop,
+        sink: &mut impl FrameSink,
+    ) -> Result<End> {
+        loop {
+            if stop.is_set() {
+                return Ok(End::Done);
+            }
+            if let Some(end) = &r.done {
+                return Ok(end.clone());
+            }
+            if let Some((b, i)) = &mut r.current {
+                while *i < b.frames.len() {
+                    let m = b.frames[*i];
+                    *i += 1;
+                    stats.frames += 1;
+                    stats.bytes += u64::from(m.len);
+                    let data = &b.data[m.off as usize..(m.off + m.len) as usize];
+                    if !sink.frame(Instant::from_micros(m.ts_us), data, m.wire_len) {
+                        return Ok(End::Done);
+                    }
+                }
+                if let Some((b, _)) = r.current.take() {
+                    let _ = r.recycle.try_send(b);
+                }
+                continue;
+            }
+            match r.rx.recv() {
+                Ok(Msg::Batch(b)) => r.current = Some((b, 0)),
+                Ok(Msg::End(Ok(end))) => r.done = Some(end),
+                Ok(Msg::End(Err(e))) => return Err(e),
+                Err(_) => return Err(anyhow!("the capture reader thread ended")),
+            }
+        }
+    }
+
     pub fn run(&mut self, stop: &Stop, sink: &mut impl FrameSink) -> Result<End> {
+        if let Handle::Ahead(r) = &mut self.handle {
+            return Self::run_ahead(&mut self.stats, r, stop, sink);
+        }
         let mut since_stats = 0u32;
         let offline = matches!(self.handle, Handle::Offline(_));
         loop {
@@ -157,6 +317,7 @@ impl Capturer {
             let next = match &mut self.handle {
                 Handle::Live(c) => c.next_packet(),
                 Handle::Offline(c) => c.next_packet(),
+                Handle::Ahead(_) | Handle::Gone => return Err(anyhow!("capture closed")),
             };
             match next {
                 Ok(p) => {
@@ -242,9 +403,63 @@ impl Stop {
         let h = match &mut cap.handle {
             Handle::Live(c) => c.breakloop_handle(),
             Handle::Offline(c) => c.breakloop_handle(),
+            Handle::Ahead(_) | Handle::Gone => return,
         };
         if let Ok(mut b) = self.breakers.lock() {
             b.push(h);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames as (timestamp, bytes, wire length); pauses every `pause_every`.
+    struct Collect {
+        frames: Vec<(i64, Vec<u8>, u32)>,
+        pause_every: usize,
+    }
+
+    impl FrameSink for Collect {
+        fn frame(&mut self, ts: Instant, data: &[u8], wire_len: u32) -> bool {
+            self.frames
+                .push((ts.total_micros(), data.to_vec(), wire_len));
+            self.frames.len() % self.pause_every != 0
+        }
+    }
+
+    fn read(ahead: bool, pause_every: usize) -> Vec<(i64, Vec<u8>, u32)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/demo.pcap");
+        let mut cap = Capturer::open(&Source::Offline(path), None).unwrap();
+        if ahead {
+            assert!(cap.read_ahead());
+            assert!(!cap.read_ahead(), "only once");
+        }
+        let mut sink = Collect {
+            frames: Vec::new(),
+            pause_every,
+        };
+        let stop = Stop::default();
+        let mut runs = 0;
+        loop {
+            let before = sink.frames.len();
+            assert_eq!(cap.run(&stop, &mut sink).unwrap(), End::Done);
+            runs += 1;
+            if sink.frames.len() == before {
+                break;
+            }
+        }
+        assert!(runs > 1);
+        assert_eq!(cap.stats.frames, sink.frames.len() as u64);
+        sink.frames
+    }
+
+    #[test]
+    fn read_ahead_hands_out_the_same_frames_and_resumes_after_a_pause() {
+        let plain = read(false, usize::MAX);
+        assert!(plain.len() > 100);
+        assert_eq!(read(true, usize::MAX), plain);
+        assert_eq!(read(true, 7), plain);
     }
 }

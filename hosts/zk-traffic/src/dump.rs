@@ -318,6 +318,8 @@ pub fn run(args: Args) -> Result<i32> {
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);
+    // Reading the file on a thread of its own: decoding and printing keep this one.
+    cap.read_ahead();
     if let Source::Live { iface, .. } = &source {
         eprintln!(
             "zk-dump: listening on {iface} ({}), filter: {}",

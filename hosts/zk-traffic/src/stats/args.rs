@@ -116,6 +116,11 @@ pub struct Args {
     #[arg(long, requires = "offline")]
     pub io_floor: bool,
 
+    /// With --offline: read the file on the decoding thread instead of a
+    /// reader thread of its own (one core for everything).
+    #[arg(long, requires = "offline")]
+    pub no_read_ahead: bool,
+
     /// Seconds between refreshes of the in-progress figures (totals, /metrics).
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub refresh: f64,

@@ -214,6 +214,9 @@ pub fn run(args: Args) -> Result<i32> {
     if args.io_floor {
         return io_floor(&mut cap, &stop);
     }
+    if !args.no_read_ahead {
+        cap.read_ahead();
+    }
     let shared = Arc::new(Shared::new(Published::initial(wall_us())));
     let mut engine = Engine::new(
         &args,
