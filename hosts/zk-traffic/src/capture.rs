@@ -425,7 +425,7 @@ mod tests {
         fn frame(&mut self, ts: Instant, data: &[u8], wire_len: u32) -> bool {
             self.frames
                 .push((ts.total_micros(), data.to_vec(), wire_len));
-            self.frames.len() % self.pause_every != 0
+            !self.frames.len().is_multiple_of(self.pause_every)
         }
     }
 
