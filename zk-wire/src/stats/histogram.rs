@@ -154,6 +154,28 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// What was recorded after `earlier`, a past copy of this histogram
+    /// (bucket by bucket; the maximum is the exact one when the newest
+    /// value is the largest, else bounded by its bucket).
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        let mut d = Histogram::new();
+        let mut top = None;
+        for (i, (a, b)) in self.counts.iter().zip(earlier.counts.iter()).enumerate() {
+            let n = a.saturating_sub(*b);
+            d.counts[i] = n;
+            if n > 0 {
+                top = Some(i);
+            }
+        }
+        d.count = self.count.saturating_sub(earlier.count);
+        d.sum = self.sum.saturating_sub(earlier.sum);
+        d.max = match top {
+            Some(i) => upper_bound(i).min(self.max),
+            None => 0,
+        };
+        d
+    }
+
     /// Forgets everything recorded.
     pub fn clear(&mut self) {
         *self = Histogram::new();
@@ -172,6 +194,24 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_is_what_was_recorded_after_a_copy() {
+        let mut h = Histogram::new();
+        for v in [10, 200, 3000] {
+            h.record(v);
+        }
+        let then = h.clone();
+        for v in [50, 60, 70, 9000] {
+            h.record(v);
+        }
+        let d = h.since(&then);
+        assert_eq!(d.count(), 4);
+        assert_eq!(d.sum(), 50 + 60 + 70 + 9000);
+        assert_eq!(d.max(), 9000);
+        assert!(d.quantile(0.5) >= 60 && d.quantile(0.5) < 64);
+        assert_eq!(h.since(&h).count(), 0);
+    }
 
     #[test]
     fn buckets_tile_the_value_range_without_gaps() {

@@ -748,6 +748,7 @@ pub struct Tables<S: AsRef<[Slot]> + AsMut<[Slot]>> {
     /// Exact counters.
     pub totals: Totals,
     latency: [Histogram; OpCode::COUNT],
+    latency_all: Histogram,
     latency_paths: LatencyPaths,
     xids: [XidEntry; XID_CACHE],
 }
@@ -856,6 +857,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
             merged_error: [0; 3],
             totals: Totals::ZERO,
             latency: [const { Histogram::new() }; OpCode::COUNT],
+            latency_all: Histogram::new(),
             latency_paths: LatencyPaths::EMPTY,
             xids: [XidEntry { tag: 0, path: 0 }; XID_CACHE],
         }
@@ -1098,6 +1100,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
         if let Some(lat) = p.latency {
             let us = lat.total_micros();
             self.latency[i].record(us);
+            self.latency_all.record(us);
             let tag = xid_tag(&ev.client, xid);
             let e = &mut self.xids[(tag as usize) % XID_CACHE];
             if e.tag == tag {
@@ -1151,6 +1154,11 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
         &self.latency
     }
 
+    /// Latency of every paired reply, whatever its type.
+    pub fn latency_all(&self) -> &Histogram {
+        &self.latency_all
+    }
+
     /// Latency of the busiest (type, path) pairs.
     pub fn latency_paths(&self) -> impl Iterator<Item = LatencyRow<'_>> + '_ {
         let lp = &self.latency_paths;
@@ -1189,6 +1197,7 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
         for (a, b) in self.latency.iter_mut().zip(other.latency.iter()) {
             a.merge(b);
         }
+        self.latency_all.merge(&other.latency_all);
         let lp = &other.latency_paths;
         for j in 0..lp.len {
             let key = &lp.keys[j][..lp.lens[j] as usize];
@@ -1216,6 +1225,9 @@ impl<S: AsRef<[Slot]> + AsMut<[Slot]>> Tables<S> {
             if h.count() > 0 {
                 h.clear();
             }
+        }
+        if self.latency_all.count() > 0 {
+            self.latency_all.clear();
         }
         self.latency_paths.clear();
         for e in &mut self.xids {

@@ -19,6 +19,7 @@ use zk_wire::stats::tables::Scope;
 use zk_wire::stats::{AuthLog, Options, Slot, Tables};
 
 use super::args::Args;
+use super::history::{History, Second};
 use super::snapshot::{AuthRow, CaptureState, Health, Published, Shared, Snapshot};
 use crate::capture::{CaptureStats, FrameSink};
 
@@ -65,6 +66,9 @@ pub struct Engine {
     /// roll into the totals, but are not copied out for readers.
     readers: bool,
     state: CaptureState,
+    history: History,
+    history_copy: Arc<Vec<Second>>,
+    history_copied: u64,
 }
 
 impl Engine {
@@ -123,6 +127,9 @@ impl Engine {
             paused: false,
             readers,
             state: CaptureState::Running,
+            history: History::default(),
+            history_copy: Arc::new(Vec::new()),
+            history_copied: 0,
         })
     }
 
@@ -177,6 +184,16 @@ impl Engine {
         }
     }
 
+    /// Closes the seconds of the history that ended by `now` (capture clock).
+    fn tick_history(&mut self, now: i64) {
+        let (c, w) = (&self.cumulative, &self.window);
+        self.history.tick(
+            now,
+            &[&c.totals, &w.totals],
+            &[c.latency_all(), w.latency_all()],
+        );
+    }
+
     /// Copies the window in progress and the health figures out for readers.
     pub fn publish(&mut self, capture: Option<CaptureStats>) {
         if let Some(c) = capture {
@@ -209,6 +226,10 @@ impl Engine {
                 ts_us: a.ts.total_micros(),
             })
             .collect();
+        if self.history.generation != self.history_copied {
+            self.history_copied = self.history.generation;
+            self.history_copy = Arc::new(self.history.seconds().copied().collect());
+        }
         self.generation += 1;
         self.shared.set(Published {
             generation: self.generation,
@@ -219,6 +240,7 @@ impl Engine {
             health: self.health.clone(),
             auths: Arc::new(auths),
             state: self.state.clone(),
+            history: self.history_copy.clone(),
         });
         self.last_publish = WallInstant::now();
     }
@@ -229,6 +251,7 @@ impl Engine {
         if self.live {
             self.open_window(now);
             self.tick(now);
+            self.tick_history(now);
         }
         self.publish(Some(capture));
     }
@@ -242,6 +265,10 @@ impl Engine {
             w.record(ev);
             a.record(ev);
         });
+        if let Some(due) = self.history.due_us() {
+            // The second in progress ends with the input.
+            self.tick_history(due);
+        }
         if self.start_us.is_some() {
             let end = self.last_ts_us;
             self.readers = true;
@@ -285,6 +312,9 @@ impl FrameSink for Engine {
         if now >= self.end_us {
             self.tick(now);
         }
+        if self.history.due_us().is_none_or(|due| now >= due) {
+            self.tick_history(now);
+        }
         if self.readers
             && self.health.packets & 0xfff == 0
             && self.last_publish.elapsed() >= self.refresh
@@ -302,6 +332,7 @@ impl FrameSink for Engine {
             let now = wall_us();
             self.open_window(now);
             self.tick(now);
+            self.tick_history(now);
         }
         if self.last_publish.elapsed() >= self.refresh {
             self.publish(None);

@@ -261,6 +261,135 @@ async fn metrics(
         .into_response()
 }
 
+/// `/json/top` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopQuery {
+    window: Option<String>,
+    n: Option<String>,
+    depth: Option<String>,
+    prefix: Option<String>,
+    client: Option<String>,
+    sort: Option<String>,
+}
+
+async fn top(
+    State(s): St,
+    q: Result<Query<TopQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    const HELP: &str = "allowed: window=last|cumulative, n=N (rows, default 10, 0 = all), depth=D, prefix=/PATH, client=IP, sort=requests|bytes|writes|reads|watches|events";
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(format!("bad query string ({}); {HELP}", e.body_text())),
+    };
+    let view = match parse_window(q.window.as_deref()) {
+        Ok(v) => v,
+        Err(m) => return bad_request(m),
+    };
+    let num = |v: &Option<String>, name: &str, default: usize| match v.as_deref() {
+        None => Ok(default),
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| format!("bad {name} {t:?}: {HELP}")),
+    };
+    let (limit, depth) = match (num(&q.n, "n", 10), num(&q.depth, "depth", 0)) {
+        (Ok(n), Ok(d)) => (n, d),
+        (Err(m), _) | (_, Err(m)) => return bad_request(m),
+    };
+    let sort = match q.sort.as_deref().map(super::top::SortBy::parse) {
+        None => super::top::SortBy::Requests,
+        Some(Some(o)) => o,
+        Some(None) => return bad_request(format!("bad sort: {HELP}")),
+    };
+    let client = match q.client.as_deref().map(str::parse::<std::net::IpAddr>) {
+        None => None,
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(_)) => return bad_request(format!("bad client: {HELP}")),
+    };
+    let o = super::top::TopOpts {
+        depth,
+        prefix: q.prefix.filter(|p| !p.is_empty()),
+        client,
+        sort,
+        limit,
+    };
+    // Filtered answers are not cached: their keys are the client's to choose.
+    if o.prefix.is_some() || o.client.is_some() {
+        let p = s.shared.get();
+        return json_body(Bytes::from(
+            render::top_json(&p.parts(view), view, &o).to_string(),
+        ));
+    }
+    let key = format!("top:{view:?}:{}:{}:{}", o.limit, o.depth, o.sort.name());
+    let body = s.cached(key, |p| {
+        render::top_json(&p.parts(view), view, &o).to_string()
+    });
+    json_body(body)
+}
+
+/// `?last=N`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    last: Option<String>,
+}
+
+async fn history(
+    State(s): St,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    const HELP: &str = "allowed: last=N (the last N seconds; default all kept)";
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(format!("bad query string ({}); {HELP}", e.body_text())),
+    };
+    let last = match q.last.as_deref().map(str::parse::<usize>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return bad_request(format!("bad last {:?}: {HELP}", q.last.unwrap_or_default()));
+        }
+    };
+    let body = s.cached(format!("history:{last:?}"), |p| {
+        render::history_json(p, last).to_string()
+    });
+    json_body(body)
+}
+
+/// The dashboard: one page, its script and style, embedded (no CDN).
+async fn dashboard_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        super::dashboard::INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn dashboard_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        super::dashboard::APP_JS,
+    )
+        .into_response()
+}
+
+async fn dashboard_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        super::dashboard::STYLE_CSS,
+    )
+        .into_response()
+}
+
 async fn healthz(State(s): St) -> Response {
     let p = s.shared.get();
     match &p.state {
@@ -277,7 +406,7 @@ async fn healthz(State(s): St) -> Response {
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "not found; endpoints: /json/paths /json/ips /json/auths /json/auths-dump /json/info /json/latencies /metrics /healthz\n",
+        "not found; endpoints: / (dashboard) /json/paths /json/ips /json/auths /json/auths-dump /json/info /json/latencies /json/history /json/top /metrics /healthz\n",
     )
         .into_response()
 }
@@ -303,6 +432,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/json/auths-dump", get(auths_dump))
         .route("/json/info", get(info))
         .route("/json/latencies", get(latencies))
+        .route("/json/history", get(history))
+        .route("/json/top", get(top))
+        .route("/", get(dashboard_page))
+        .route("/dashboard/app.js", get(dashboard_js))
+        .route("/dashboard/style.css", get(dashboard_css))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)

@@ -12,10 +12,13 @@
 //! on the main thread, writes the final totals and exits.
 
 pub mod args;
+pub mod dashboard;
 pub mod engine;
+pub mod history;
 pub mod http;
 pub mod render;
 pub mod snapshot;
+pub mod top;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -359,3 +359,78 @@ fn write_prometheus(out: &mut String, p: &Published, window_seconds: u64) -> std
     )?;
     Ok(())
 }
+
+/// `/json/history`: the last `last` seconds of capture time (all kept
+/// without a limit), oldest first.
+pub fn history_json(p: &Published, last: Option<usize>) -> Value {
+    use zk_wire::stats::tables::{REQUEST_KINDS, request_kind_name};
+    let h = &p.history;
+    let skip = last.map_or(0, |n| h.len().saturating_sub(n));
+    let seconds: Vec<Value> = h[skip..]
+        .iter()
+        .map(|s| {
+            let mut req = serde_json::Map::new();
+            for k in 0..REQUEST_KINDS {
+                if s.requests[k] > 0 {
+                    req.insert(request_kind_name(k).to_owned(), json!(s.requests[k]));
+                }
+            }
+            json!({
+                "t": s.t,
+                "requests": req,
+                "total": s.total_requests(),
+                "request_bytes": s.request_bytes,
+                "replies": s.replies,
+                "errors": s.errors,
+                "reply_bytes": s.reply_bytes,
+                "events": s.events,
+                "connects": s.connects,
+                "closes": s.closes,
+                "expired": s.expired,
+                "p50_us": s.latency_us[0],
+                "p90_us": s.latency_us[1],
+                "p99_us": s.latency_us[2],
+                "max_us": s.latency_us[3],
+            })
+        })
+        .collect();
+    json!({
+        "seconds": seconds,
+        "kept": super::history::HISTORY,
+    })
+}
+
+fn top_rows_json(rows: &[super::top::TopRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "key": r.key,
+                    "requests": r.requests,
+                    "reads": r.reads,
+                    "writes": r.writes,
+                    "watches": r.watches,
+                    "bytes": r.bytes,
+                    "events": r.events,
+                    "top_type": r.top_type,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `/json/top`: the top paths, clients and auth identities.
+pub fn top_json(parts: &[Arc<Snapshot>], view: View, o: &super::top::TopOpts) -> Value {
+    let t = super::top::top(parts, o);
+    let (start, end) = span(parts);
+    json!({
+        "window": view_name(view),
+        "start_us": start,
+        "end_us": end,
+        "sort": o.sort.name(),
+        "depth": o.depth,
+        "paths": top_rows_json(&t.paths),
+        "clients": top_rows_json(&t.clients),
+        "auths": top_rows_json(&t.auths),
+    })
+}

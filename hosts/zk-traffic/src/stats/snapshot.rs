@@ -61,6 +61,25 @@ impl TableRows {
         out
     }
 
+    /// Rows from (key, count, bytes) triples (tests).
+    #[cfg(test)]
+    pub fn from_rows(rows: &[(Vec<u8>, u64, u64)]) -> TableRows {
+        let mut out = TableRows::default();
+        for (k, count, bytes) in rows {
+            let off = out.keys.len() as u32;
+            out.keys.extend_from_slice(k);
+            out.rows.push(Row {
+                off,
+                len: k.len() as u32,
+                count: *count,
+                error: 0,
+                bytes: *bytes,
+            });
+        }
+        out.info.len = out.rows.len();
+        out
+    }
+
     /// Every row with its key.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Row)> + '_ {
         self.rows
@@ -226,6 +245,8 @@ pub struct Published {
     pub auths: Arc<Vec<AuthRow>>,
     /// Where the capture stands.
     pub state: CaptureState,
+    /// The last seconds of capture time, oldest first.
+    pub history: Arc<Vec<super::history::Second>>,
 }
 
 impl Published {
@@ -240,6 +261,7 @@ impl Published {
             health: Health::default(),
             auths: Arc::new(Vec::new()),
             state: CaptureState::Running,
+            history: Arc::new(Vec::new()),
         }
     }
 
