@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 need=()
-for pkg in zookeeper libpcap-dev tcpdump tcpreplay iproute2 iputils-ping python3-aiosmtpd openssl; do
+for pkg in zookeeper libpcap-dev tcpdump tcpreplay iproute2 iputils-ping tmux python3-aiosmtpd openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -15,4 +15,5 @@ pub mod quorum_summary;
 pub mod record;
 pub mod stats;
 pub mod summary;
+pub mod tui;
 pub mod zab_dump;

@@ -35,6 +35,84 @@ pub fn wall_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// What an [`Engine`] is sized and set up by (zk-stats' flags, or
+/// zk-top's).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// ZooKeeper client ports.
+    pub ports: Vec<u16>,
+    /// Largest frame accepted.
+    pub max_frame: u32,
+    /// Path aggregation depth of the tables.
+    pub aggregation_depth: usize,
+    /// Counters of the per-path, per-client and per-identity tables.
+    pub max_paths: usize,
+    /// See `max_paths`.
+    pub max_clients: usize,
+    /// See `max_paths`.
+    pub max_auths: usize,
+    /// Connection slots.
+    pub max_flows: usize,
+    /// Reassembly chunk size and count.
+    pub chunk_size: usize,
+    /// See `chunk_size`.
+    pub chunks: usize,
+    /// Window length in seconds.
+    pub window: u64,
+    /// Seconds between publications.
+    pub refresh: f64,
+    /// A live capture (windows also roll on the wall clock).
+    pub live: bool,
+}
+
+impl From<&Args> for EngineConfig {
+    fn from(a: &Args) -> Self {
+        EngineConfig {
+            ports: a.ports.clone(),
+            max_frame: a.max_frame,
+            aggregation_depth: a.aggregation_depth,
+            max_paths: a.max_paths,
+            max_clients: a.max_clients,
+            max_auths: a.max_auths,
+            max_flows: a.max_flows,
+            chunk_size: a.chunk_size,
+            chunks: a.chunks,
+            window: a.window,
+            refresh: a.refresh,
+            live: a.iface.is_some(),
+        }
+    }
+}
+
+/// Replaying a file at its recorded pace (zk-top): frames wait until
+/// `speed` times the wall clock has caught up with their timestamp.
+#[derive(Clone)]
+pub struct Pace {
+    /// Capture seconds per wall second.
+    pub speed: f64,
+    /// Held while set (and the wait does not count).
+    pub paused: Arc<std::sync::atomic::AtomicBool>,
+    /// Waiting ends when this is set.
+    pub stop: crate::capture::Stop,
+    origin: Option<(i64, WallInstant)>,
+}
+
+impl Pace {
+    /// A pace of `speed`, held by `paused`, ended by `stop`.
+    pub fn new(
+        speed: f64,
+        paused: Arc<std::sync::atomic::AtomicBool>,
+        stop: crate::capture::Stop,
+    ) -> Pace {
+        Pace {
+            speed: speed.clamp(0.001, 1e9),
+            paused,
+            stop,
+            origin: None,
+        }
+    }
+}
+
 /// The capture loop's state.
 pub struct Engine {
     link: LinkType,
@@ -69,12 +147,13 @@ pub struct Engine {
     history: History,
     history_copy: Arc<Vec<Second>>,
     history_copied: u64,
+    pace: Option<Pace>,
 }
 
 impl Engine {
     /// Tables and tracker sized by the flags; publishes into `shared`.
     pub fn new(
-        args: &Args,
+        args: &EngineConfig,
         link: LinkType,
         shared: Arc<Shared>,
         readers: bool,
@@ -100,7 +179,7 @@ impl Engine {
         let now = wall_us();
         Ok(Engine {
             link,
-            live: args.iface.is_some(),
+            live: args.live,
             tracker: Tracker::new(
                 vec![Flow::EMPTY; args.max_flows.max(8)],
                 vec![0u8; args.chunk_size.saturating_mul(args.chunks)],
@@ -130,6 +209,7 @@ impl Engine {
             history: History::default(),
             history_copy: Arc::new(Vec::new()),
             history_copied: 0,
+            pace: None,
         })
     }
 
@@ -181,6 +261,48 @@ impl Engine {
             let skip_to = start + (k - 1) * self.window_us;
             self.start_us = Some(skip_to);
             self.rollover(skip_to + self.window_us);
+        }
+    }
+
+    /// Replays at a recorded pace from now on (offline input).
+    pub fn set_pace(&mut self, pace: Pace) {
+        self.pace = Some(pace);
+    }
+
+    /// Waits until the frame stamped `ts_us` is due (see [`Pace`]),
+    /// publishing while it waits.
+    fn wait_pace(&mut self, ts_us: i64) {
+        let Some(mut p) = self.pace.take() else {
+            return;
+        };
+        let (t0, w0) = *p.origin.get_or_insert((ts_us, WallInstant::now()));
+        let mut origin_wall = w0;
+        loop {
+            if p.stop.is_set() {
+                break;
+            }
+            if p.paused.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = WallInstant::now();
+                std::thread::sleep(Duration::from_millis(20));
+                origin_wall += t.elapsed();
+                self.publish_if_due();
+                continue;
+            }
+            let due = Duration::from_secs_f64(((ts_us - t0).max(0) as f64 / 1e6) / p.speed);
+            let elapsed = origin_wall.elapsed();
+            if elapsed >= due {
+                break;
+            }
+            std::thread::sleep((due - elapsed).min(Duration::from_millis(50)));
+            self.publish_if_due();
+        }
+        p.origin = Some((t0, origin_wall));
+        self.pace = Some(p);
+    }
+
+    fn publish_if_due(&mut self) {
+        if self.readers && self.last_publish.elapsed() >= self.refresh {
+            self.publish(None);
         }
     }
 
@@ -292,6 +414,9 @@ impl Engine {
 impl FrameSink for Engine {
     #[inline]
     fn frame(&mut self, ts: Instant, data: &[u8], _wire_len: u32) -> bool {
+        if self.pace.is_some() {
+            self.wait_pace(ts.total_micros());
+        }
         self.health.packets += 1;
         let now = ts.total_micros();
         self.last_ts_us = now;
@@ -347,6 +472,7 @@ mod tests {
 
     fn engine(window: &str) -> (Engine, Arc<Shared>) {
         let args = Args::parse_from(["zk-stats", "--offline", "x.pcap", "--window", window]);
+        let args = EngineConfig::from(&args);
         let shared = Arc::new(Shared::new(Published::initial(0)));
         let e = Engine::new(&args, LinkType::Ethernet, shared.clone(), true).unwrap();
         (e, shared)

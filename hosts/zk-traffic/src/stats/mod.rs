@@ -76,7 +76,7 @@ impl Waker {
 
 /// Reads frames until the end of the input or a stop request, publishing
 /// about once a second, then closes the last window.
-fn capture_loop(
+pub fn capture_loop(
     cap: &mut Capturer,
     stop: &Stop,
     engine: &mut Engine,
@@ -222,7 +222,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     let shared = Arc::new(Shared::new(Published::initial(wall_us())));
     let mut engine = Engine::new(
-        &args,
+        &engine::EngineConfig::from(&args),
         cap.link_type(),
         shared.clone(),
         args.json_out.is_none(),
