@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the Debian packages the
-# tests need (ZooKeeper 3.8, libpcap, tcpdump, tcpreplay, iproute2), then runs
+# tests need (ZooKeeper 3.8, libpcap, tcpdump, tcpreplay, iproute2, ping, tmux,
+# chromium; playwright-core from npm for the browser test), then runs
 # formatting and lint checks, the no_std proofs, every unit and integration
 # test (real ZooKeeper servers, real captures), and a short fuzzing pass.
 #
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 need=()
-for pkg in zookeeper libpcap-dev tcpdump tcpreplay iproute2 iputils-ping tmux python3-aiosmtpd openssl; do
+for pkg in zookeeper libpcap-dev tcpdump tcpreplay iproute2 iputils-ping tmux chromium python3-aiosmtpd openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -23,6 +24,9 @@ if ((${#need[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+step "playwright-core for the dashboard's browser test (npm registry; drives Debian's chromium)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

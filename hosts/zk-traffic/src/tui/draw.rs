@@ -194,7 +194,7 @@ fn draw_header(f: &mut Frame<'_>, r: Rect, v: &View, p: &Published, secs: &[Seco
     }
     spans.push(Span::raw(format!(
         "  pkts {} drops {} req/s {} {clock}",
-        fmt_n(p.health.capture.frames),
+        fmt_n(p.health.packets.max(p.health.capture.frames)),
         fmt_n(p.health.capture.kernel_drops),
         fmt_n(rate),
     )));

@@ -186,7 +186,7 @@ function cards(info, hist, paths) {
 }
 
 function topRows(rows) {
-  return rows.map((r) => [r.key, fmt(r.requests), fmt(r.reads), fmt(r.writes), fmt(r.watches), fmtBytes(r.bytes), fmt(r.events), r.top_type]);
+  return rows.map((r) => [r.key === "" ? "(no path)" : r.key, fmt(r.requests), fmt(r.reads), fmt(r.writes), fmt(r.watches), fmtBytes(r.bytes), fmt(r.events), r.top_type]);
 }
 
 const TOP_HEAD = ["", "requests", "reads", "writes", "watches", "bytes", "events", "most"];
