@@ -11,27 +11,12 @@
 
 mod zk_stats_support;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
-use zk_stats_support::{Daemon, Tally, get_json, json_out, workload, zk_stats_bin};
+use zk_stats_support::{
+    Daemon, Tally, get_json, json_out, requests_per_path, workload, zk_stats_bin,
+};
 use zk_traffic_tests::{Scenario, workspace_root};
-
-/// Requests per path from zk-stats' full flat object (`<Kind>Request<path>`).
-fn requests_per_path(full: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for (k, v) in full {
-        let Some(i) = k.find("Request") else { continue };
-        let (kind, rest) = k.split_at(i + "Request".len());
-        if !kind.chars().all(|c| c.is_ascii_alphanumeric()) || rest.starts_with("Bytes") {
-            continue;
-        }
-        if rest.is_empty() || rest.starts_with('/') {
-            *m.entry(rest.to_string()).or_insert(0) += v;
-        }
-    }
-    m
-}
 
 #[test]
 fn the_dashboard_shows_the_captures_top_paths_in_chromium() {

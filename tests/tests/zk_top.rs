@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use zk_stats_support::{Tally, json_out, workload};
+use zk_stats_support::{Tally, json_out, requests_per_path, workload};
 use zk_traffic_tests::{Scenario, workspace_root};
 
 fn zk_top_bin() -> PathBuf {
@@ -145,23 +145,6 @@ fn path_rows(screen: &str) -> Vec<(String, u64)> {
         }
     }
     out
-}
-
-/// Requests per path from zk-stats' full flat object (`<Kind>Request<path>`).
-fn requests_per_path(full: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for (k, v) in full {
-        let Some(i) = k.find("Request") else { continue };
-        let (kind, rest) = k.split_at(i + "Request".len());
-        if !kind.chars().all(|c| c.is_ascii_alphanumeric()) || rest.starts_with("Bytes") {
-            continue;
-        }
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            continue;
-        }
-        *m.entry(rest.to_string()).or_insert(0) += v;
-    }
-    m
 }
 
 /// The top `n` of `m` by count, ties by path.

@@ -28,6 +28,35 @@ pub enum Source {
     Offline(PathBuf),
 }
 
+impl Source {
+    /// The source the flags name: live on `iface` (with a kernel buffer
+    /// of `buffer_mb` MiB) or the file `offline`; an error without either.
+    pub fn from_flags(
+        iface: Option<&str>,
+        offline: Option<&std::path::Path>,
+        buffer_mb: u32,
+    ) -> Result<Source> {
+        match (iface, offline) {
+            (Some(iface), _) => Ok(Source::Live {
+                iface: iface.to_string(),
+                buffer_size: i32::try_from(u64::from(buffer_mb) << 20).unwrap_or(i32::MAX),
+            }),
+            (None, Some(path)) => Ok(Source::Offline(path.to_path_buf())),
+            (None, None) => Err(anyhow!("give --iface IFACE or --offline FILE")),
+        }
+    }
+
+    /// The BPF filter for the client `ports` and an `extra` expression: a
+    /// live capture always filters by port; a file only when asked.
+    pub fn filter(&self, ports: &[u16], extra: Option<&str>) -> Option<String> {
+        match (self, extra) {
+            (Source::Live { .. }, extra) => Some(bpf_for_ports(ports, extra)),
+            (Source::Offline(_), Some(extra)) => Some(bpf_for_ports(ports, Some(extra))),
+            (Source::Offline(_), None) => None,
+        }
+    }
+}
+
 /// Health of a capture, readable at any time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CaptureStats {

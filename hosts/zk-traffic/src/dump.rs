@@ -14,7 +14,7 @@ use zk_wire::client::OpCode;
 use zk_wire::flow::{Config, Event, Flow, Tracker};
 use zk_wire::packet::{self, LinkType};
 
-use crate::capture::{Capturer, End, FrameSink, Source, Stop, bpf_for_ports};
+use crate::capture::{Capturer, End, FrameSink, Source, Stop};
 use crate::record::{PathMap, Record, RecordOptions};
 use crate::summary::{GroupBy, SortBy, Summary, aggregate_path};
 
@@ -293,14 +293,7 @@ impl<W: Write> FrameSink for Dump<W> {
 
 /// Runs zk-dump; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
-    let source = match (&args.iface, &args.offline) {
-        (Some(iface), _) => Source::Live {
-            iface: iface.clone(),
-            buffer_size: 64 << 20,
-        },
-        (None, Some(path)) => Source::Offline(path.clone()),
-        (None, None) => bail!("give --iface IFACE or --offline FILE"),
-    };
+    let source = Source::from_flags(args.iface.as_deref(), args.offline.as_deref(), 64)?;
     let mut config = Config::without_ports();
     for &p in &args.ports {
         if !config.add_port(p) {
@@ -310,11 +303,7 @@ pub fn run(args: Args) -> Result<i32> {
     config.max_frame_len = args.max_frame;
     // Live captures filter in the kernel; files are filtered by port in
     // zk-wire (cheaper than BPF per frame) unless --filter asks for more.
-    let filter = match (&source, &args.filter) {
-        (Source::Live { .. }, extra) => Some(bpf_for_ports(&args.ports, extra.as_deref())),
-        (Source::Offline(_), Some(extra)) => Some(bpf_for_ports(&args.ports, Some(extra))),
-        (Source::Offline(_), None) => None,
-    };
+    let filter = source.filter(&args.ports, args.filter.as_deref());
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);

@@ -740,3 +740,20 @@ pub fn prometheus_samples(text: &str) -> BTreeMap<String, f64> {
         })
         .collect()
 }
+
+/// Requests per path from zk-stats' full flat object: the sum of its
+/// `<Kind>Request<path>` keys (what zk-top and the dashboard rank by).
+pub fn requests_per_path(full: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for (k, v) in full {
+        let Some(i) = k.find("Request") else { continue };
+        let (kind, rest) = k.split_at(i + "Request".len());
+        if !kind.chars().all(|c| c.is_ascii_alphanumeric()) || rest.starts_with("Bytes") {
+            continue;
+        }
+        if rest.is_empty() || rest.starts_with('/') {
+            *m.entry(rest.to_string()).or_insert(0) += v;
+        }
+    }
+    m
+}

@@ -24,10 +24,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use zk_wire::stats::tables::Scope;
 
-use crate::capture::{Capturer, End, Source, Stop, bpf_for_ports};
+use crate::capture::{Capturer, End, Source, Stop};
 pub use args::Args;
 use engine::{Engine, wall_us};
 use render::{InstanceInfo, RenderOpts};
@@ -198,19 +198,12 @@ fn io_floor(cap: &mut Capturer, stop: &Stop) -> Result<i32> {
 
 /// Runs zk-stats; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
-    let source = match (&args.iface, &args.offline) {
-        (Some(iface), _) => Source::Live {
-            iface: iface.clone(),
-            buffer_size: i32::try_from(u64::from(args.buffer_mb) << 20).unwrap_or(i32::MAX),
-        },
-        (None, Some(path)) => Source::Offline(path.clone()),
-        (None, None) => bail!("give --iface IFACE or --offline FILE"),
-    };
-    let filter = match (&source, &args.filter) {
-        (Source::Live { .. }, extra) => Some(bpf_for_ports(&args.ports, extra.as_deref())),
-        (Source::Offline(_), Some(extra)) => Some(bpf_for_ports(&args.ports, Some(extra))),
-        (Source::Offline(_), None) => None,
-    };
+    let source = Source::from_flags(
+        args.iface.as_deref(),
+        args.offline.as_deref(),
+        args.buffer_mb,
+    )?;
+    let filter = source.filter(&args.ports, args.filter.as_deref());
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);

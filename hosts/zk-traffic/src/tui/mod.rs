@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
-use crate::capture::{Capturer, Source, Stop, bpf_for_ports};
+use crate::capture::{Capturer, Source, Stop};
 use crate::stats::engine::{Engine, EngineConfig, Pace, wall_us};
 use crate::stats::snapshot::{Published, Shared};
 use crate::stats::top::SortBy;
@@ -221,25 +221,18 @@ impl Drop for TerminalGuard {
 
 /// Runs zk-top; returns the exit code.
 pub fn run(args: TopArgs) -> Result<i32> {
-    let source = match (&args.iface, &args.offline) {
-        (Some(iface), _) => Source::Live {
-            iface: iface.clone(),
-            buffer_size: i32::try_from(u64::from(args.buffer_mb) << 20).unwrap_or(i32::MAX),
-        },
-        (None, Some(path)) => Source::Offline(path.clone()),
-        (None, None) => bail!("give --iface IFACE or --offline FILE"),
-    };
+    let source = Source::from_flags(
+        args.iface.as_deref(),
+        args.offline.as_deref(),
+        args.buffer_mb,
+    )?;
     if !(args.refresh > 0.0 && args.refresh <= 100.0) {
         bail!("--refresh must be in (0, 100] redraws per second");
     }
     if args.speed.is_nan() || args.speed <= 0.0 {
         bail!("--speed must be positive");
     }
-    let filter = match (&source, &args.filter) {
-        (Source::Live { .. }, extra) => Some(bpf_for_ports(&args.ports, extra.as_deref())),
-        (Source::Offline(_), Some(extra)) => Some(bpf_for_ports(&args.ports, Some(extra))),
-        (Source::Offline(_), None) => None,
-    };
+    let filter = source.filter(&args.ports, args.filter.as_deref());
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::default();
     stop.watch(&mut cap);
