@@ -13,7 +13,8 @@ use core::fmt::{self, Write};
 
 use smoltcp::time::Instant;
 use zk_wire::stats::export::{
-    self, FlatOptions, Group, JsonObject, Prom, write_decoder_metrics, write_traffic_metrics,
+    self, FlatOptions, Group, JsonObject, Prom, write_decoder_metrics, write_table_metrics,
+    write_traffic_metrics,
 };
 use zk_wire::stats::tables::{Scope, TableInfo};
 
@@ -202,37 +203,12 @@ impl Context<'_, '_> {
             t.active_flows(),
             t.flow_capacity(),
         )?;
-        m.head(
-            "zk_table_evictions_total",
-            "counter",
-            "Keys that displaced another in a full top-N table (overflow).",
+        write_table_metrics(
+            &mut m,
+            infos.map(|i| i.evictions),
+            infos.map(|i| i.len),
+            infos.map(|i| i.capacity),
         )?;
-        for s in Scope::ALL {
-            let name = s.name();
-            m.val(
-                "zk_table_evictions_total",
-                &[("table", &name)],
-                infos[s.index()].evictions,
-            )?;
-        }
-        m.head("zk_table_entries", "gauge", "Keys held.")?;
-        for s in Scope::ALL {
-            let name = s.name();
-            m.val(
-                "zk_table_entries",
-                &[("table", &name)],
-                infos[s.index()].len,
-            )?;
-        }
-        m.head("zk_table_capacity", "gauge", "Counters per top-N table.")?;
-        for s in Scope::ALL {
-            let name = s.name();
-            m.val(
-                "zk_table_capacity",
-                &[("table", &name)],
-                infos[s.index()].capacity,
-            )?;
-        }
         let h = &self.http;
         m.head(
             "zk_tap_http_responses_total",

@@ -728,6 +728,48 @@ pub fn write_traffic_metrics<W: Write>(
     Ok(())
 }
 
+/// The keyed tables' figures, by [`Scope::index`]: keys that displaced
+/// another (overflow), keys held, counters.
+pub fn write_table_metrics<W: Write>(
+    m: &mut Prom<'_, W>,
+    evictions: [u64; 3],
+    entries: [usize; 3],
+    capacity: [usize; 3],
+) -> fmt::Result {
+    m.head(
+        "zk_table_evictions_total",
+        "counter",
+        "Keys that displaced another in a full top-N table (overflow).",
+    )?;
+    for s in Scope::ALL {
+        let name = s.name();
+        m.val(
+            "zk_table_evictions_total",
+            &[("table", &name)],
+            evictions[s.index()],
+        )?;
+    }
+    m.head(
+        "zk_table_entries",
+        "gauge",
+        "Keys held (zk-stats: in the window in progress).",
+    )?;
+    for s in Scope::ALL {
+        let name = s.name();
+        m.val("zk_table_entries", &[("table", &name)], entries[s.index()])?;
+    }
+    m.head("zk_table_capacity", "gauge", "Counters per top-N table.")?;
+    for s in Scope::ALL {
+        let name = s.name();
+        m.val(
+            "zk_table_capacity",
+            &[("table", &name)],
+            capacity[s.index()],
+        )?;
+    }
+    Ok(())
+}
+
 /// The decoder's health metrics: TCP segments, frames that did not
 /// decode by stage and kind (`link_errors` from [`crate::packet::parse`],
 /// by [`crate::Error::index`]), connections, reassembly events and

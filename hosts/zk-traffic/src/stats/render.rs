@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use zk_wire::client::OpCode;
 use zk_wire::stats::export::{
-    self, FlatOptions, Prom, write_decoder_metrics, write_traffic_metrics,
+    self, FlatOptions, Prom, write_decoder_metrics, write_table_metrics, write_traffic_metrics,
 };
 use zk_wire::stats::tables::{Scope, TableInfo};
 use zk_wire::stats::{Histogram, Totals};
@@ -305,42 +305,15 @@ fn write_prometheus(out: &mut String, p: &Published, window_seconds: u64) -> std
         h.non_tcp,
     )?;
     write_decoder_metrics(&mut m, c, &h.link_errors, h.active_flows, h.flow_capacity)?;
-    m.head(
-        "zk_table_evictions_total",
-        "counter",
-        "Keys that displaced another in a full top-N table (overflow).",
+    write_table_metrics(
+        &mut m,
+        h.table_evictions,
+        Scope::ALL.map(|s| p.current.table(s).info.len),
+        Scope::ALL.map(|s| {
+            let (b, c) = (p.base.table(s).info, p.current.table(s).info);
+            b.capacity.max(c.capacity)
+        }),
     )?;
-    for s in Scope::ALL {
-        m.val(
-            "zk_table_evictions_total",
-            &[("table", &s.name())],
-            h.table_evictions[s.index()],
-        )?;
-    }
-    m.head(
-        "zk_table_entries",
-        "gauge",
-        "Keys held in the window in progress.",
-    )?;
-    for s in Scope::ALL {
-        m.val(
-            "zk_table_entries",
-            &[("table", &s.name())],
-            p.current.table(s).info.len,
-        )?;
-    }
-    m.head("zk_table_capacity", "gauge", "Counters per top-N table.")?;
-    for s in Scope::ALL {
-        m.val(
-            "zk_table_capacity",
-            &[("table", &s.name())],
-            p.base
-                .table(s)
-                .info
-                .capacity
-                .max(p.current.table(s).info.capacity),
-        )?;
-    }
     m.counter(
         "zk_windows_completed_total",
         "Statistics windows completed.",
