@@ -35,6 +35,8 @@ const READY: Duration = Duration::from_secs(45);
 
 /// fle-dump or zab-dump: `$FLE_DUMP_BIN` / `$ZAB_DUMP_BIN`, else next to
 /// the zk-dump the harness would use.
+mod zk_stats_support;
+
 fn tool(name: &str) -> PathBuf {
     let var = format!("{}_BIN", name.to_uppercase().replace('-', "_"));
     if let Some(p) = std::env::var_os(&var) {
@@ -488,6 +490,34 @@ fn ensemble_failover_elections_commits_and_rejoin_sync() {
         .find(|e| str_field(e, "type") == Some("CommitLatency"))
         .and_then(|e| int_field(e, "count"));
     assert_eq!(omni_latency, Some(expected.len() as i64));
+
+    // zk-stats exports the same figures on /metrics.
+    let mut cmd = std::process::Command::new(zk_stats_support::zk_stats_bin());
+    cmd.arg("--offline").arg(&pcap).args(["--http-port", "0"]);
+    let d = zk_stats_support::Daemon::start(cmd, None);
+    d.wait_finished();
+    let (status, body) = zk_stats_support::http_get(d.addr, "/metrics");
+    assert_eq!(status, 200);
+    let m = zk_stats_support::prometheus_samples(&body);
+    assert_eq!(m["zk_elections_total{kind=\"election\"}"], 2.0, "{body}");
+    assert!(m["zk_elections_total{kind=\"join\"}"] >= 1.0, "{body}");
+    assert_eq!(m["zk_election_last_winner"], f64::from(l2), "{body}");
+    assert!(m["zk_election_last_duration_seconds"] * 1e3 > 0.0);
+    assert_eq!(
+        m["zk_quorum_commit_latency_seconds_count"],
+        expected.len() as f64,
+        "every transaction's commit timed: {body}"
+    );
+    // Every learner's sync was a DIFF: two followers joining L1, the
+    // survivor joining L2, L1 rejoining L2.
+    assert_eq!(m["zk_learner_syncs_total{type=\"DIFF\"}"], 4.0, "{body}");
+    assert_eq!(m["zk_learner_syncs_total{type=\"SNAP\"}"], 0.0, "{body}");
+    for sid in 1..=3 {
+        assert!(
+            m[&format!("zk_follower_ack_lag_seconds_count{{follower=\"{sid}\"}}")] > 0.0,
+            "ack lag of {sid}: {body}"
+        );
+    }
     eprintln!(
         "ensemble: L1={l1} L2={l2}, {} transactions, workload {workload:?}, total {:?}",
         expected.len(),

@@ -34,6 +34,20 @@ pub struct Args {
     #[arg(short = 'p', long = "port", visible_alias = "zookeeper-port", value_name = "PORT", default_values_t = [2181u16])]
     pub ports: Vec<u16>,
 
+    /// Leader-election port to follow for the election figures on /metrics
+    /// (repeat for several; these and --quorum-port are captured too).
+    #[arg(long = "election-port", value_name = "PORT", default_values_t = [3888u16])]
+    pub election_ports: Vec<u16>,
+
+    /// Quorum (ZAB) port to follow for the commit-latency and follower
+    /// figures on /metrics (repeat for several).
+    #[arg(long = "quorum-port", value_name = "PORT", default_values_t = [2888u16])]
+    pub quorum_ports: Vec<u16>,
+
+    /// Follow client traffic only (no election or quorum figures).
+    #[arg(long)]
+    pub no_quorum: bool,
+
     /// Extra BPF expression, and-ed with the port filter.
     #[arg(long, value_name = "BPF")]
     pub filter: Option<String>,

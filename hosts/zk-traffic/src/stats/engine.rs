@@ -15,6 +15,8 @@ use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
 use zk_wire::Instant;
 use zk_wire::flow::{Config, Flow, Tracker};
 use zk_wire::packet::{self, LinkType};
+use zk_wire::quorum::{Config as QuorumConfig, Link, QuorumTracker};
+use zk_wire::quorum_analysis::{AnalysisConfig, QuorumAnalysis};
 use zk_wire::stats::tables::Scope;
 use zk_wire::stats::{AuthLog, Options, Slot, Tables};
 
@@ -63,6 +65,10 @@ pub struct EngineConfig {
     pub refresh: f64,
     /// A live capture (windows also roll on the wall clock).
     pub live: bool,
+    /// Election ports followed (empty with `quorum_ports`: none).
+    pub election_ports: Vec<u16>,
+    /// Quorum (ZAB) ports followed.
+    pub quorum_ports: Vec<u16>,
 }
 
 impl From<&Args> for EngineConfig {
@@ -80,6 +86,16 @@ impl From<&Args> for EngineConfig {
             window: a.window,
             refresh: a.refresh,
             live: a.iface.is_some(),
+            election_ports: if a.no_quorum {
+                Vec::new()
+            } else {
+                a.election_ports.clone()
+            },
+            quorum_ports: if a.no_quorum {
+                Vec::new()
+            } else {
+                a.quorum_ports.clone()
+            },
         }
     }
 }
@@ -148,6 +164,63 @@ pub struct Engine {
     history_copy: Arc<Vec<Second>>,
     history_copied: u64,
     pace: Option<Pace>,
+    /// Election and quorum traffic, when followed.
+    quorum: Option<Quorum>,
+}
+
+/// The election and quorum side: zk-wire's tracker and analysis, and the
+/// metrics text rendered from them at each publication.
+struct Quorum {
+    tracker: QuorumTracker<Vec<Link>, Vec<u8>>,
+    analysis: Box<QuorumAnalysis>,
+    metrics: Arc<String>,
+    rendered_packets: u64,
+}
+
+impl Quorum {
+    fn new(cfg: &EngineConfig) -> anyhow::Result<Option<Quorum>> {
+        if cfg.election_ports.is_empty() && cfg.quorum_ports.is_empty() {
+            return Ok(None);
+        }
+        let mut qc = QuorumConfig::without_ports();
+        for &p in &cfg.quorum_ports {
+            if !qc.add_zab_port(p) {
+                anyhow::bail!("at most {} quorum ports", zk_wire::quorum::MAX_PORTS);
+            }
+        }
+        for &p in &cfg.election_ports {
+            if !qc.add_fle_port(p) {
+                anyhow::bail!("at most {} election ports", zk_wire::quorum::MAX_PORTS);
+            }
+        }
+        // A learner's SNAP streams the whole data tree; 64 KiB chunks
+        // decode each packet's header, the rest is skipped (zk-wire).
+        let chunk = 64 * 1024;
+        Ok(Some(Quorum {
+            tracker: QuorumTracker::new(vec![Link::EMPTY; 256], vec![0u8; chunk * 32], chunk, qc),
+            analysis: Box::new(QuorumAnalysis::new(AnalysisConfig::default())),
+            metrics: Arc::new(String::new()),
+            rendered_packets: 0,
+        }))
+    }
+
+    /// Traffic seen on the election and quorum ports.
+    fn seen(&self) -> u64 {
+        let c = &self.tracker.counters;
+        c.segments - c.foreign
+    }
+
+    /// The metrics text, re-rendered when traffic was seen since.
+    fn metrics(&mut self) -> Arc<String> {
+        let seen = self.seen();
+        if seen > 0 && seen != self.rendered_packets {
+            let mut out = String::with_capacity(16 * 1024);
+            crate::quorum_metrics::prometheus(&self.analysis, &self.tracker.counters, &mut out);
+            self.metrics = Arc::new(out);
+            self.rendered_packets = seen;
+        }
+        self.metrics.clone()
+    }
 }
 
 impl Engine {
@@ -210,6 +283,7 @@ impl Engine {
             history_copy: Arc::new(Vec::new()),
             history_copied: 0,
             pace: None,
+            quorum: Quorum::new(args)?,
         })
     }
 
@@ -308,6 +382,9 @@ impl Engine {
 
     /// Closes the seconds of the history that ended by `now` (capture clock).
     fn tick_history(&mut self, now: i64) {
+        if let Some(q) = &mut self.quorum {
+            q.analysis.tick(Instant::from_micros(now), &mut |_| {});
+        }
         let (c, w) = (&self.cumulative, &self.window);
         self.history.tick(
             now,
@@ -363,6 +440,11 @@ impl Engine {
             auths: Arc::new(auths),
             state: self.state.clone(),
             history: self.history_copy.clone(),
+            quorum_metrics: self
+                .quorum
+                .as_mut()
+                .map(Quorum::metrics)
+                .unwrap_or_default(),
         });
         self.last_publish = WallInstant::now();
     }
@@ -387,6 +469,12 @@ impl Engine {
             w.record(ev);
             a.record(ev);
         });
+        if let Some(q) = &mut self.quorum
+            && !self.live
+        {
+            q.tracker.finish();
+            q.analysis.finish(&mut |_| {});
+        }
         if let Some(due) = self.history.due_us() {
             // The second in progress ends with the input.
             self.tick_history(due);
@@ -430,6 +518,11 @@ impl FrameSink for Engine {
                     w.record(ev);
                     a.record(ev);
                 });
+                if let Some(q) = &mut self.quorum {
+                    let an = &mut q.analysis;
+                    q.tracker
+                        .process(ts, &seg, &mut |ev| an.observe(ev, &mut |_| {}));
+                }
             }
             Ok(None) => self.health.non_tcp += 1,
             Err(e) => self.health.link_errors[e.index()] += 1,

@@ -203,7 +203,12 @@ pub fn run(args: Args) -> Result<i32> {
         args.offline.as_deref(),
         args.buffer_mb,
     )?;
-    let filter = source.filter(&args.ports, args.filter.as_deref());
+    // A live capture also takes the election and quorum ports it follows.
+    let mut all_ports = args.ports.clone();
+    if !args.no_quorum {
+        all_ports.extend(args.election_ports.iter().chain(&args.quorum_ports));
+    }
+    let filter = source.filter(&all_ports, args.filter.as_deref());
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);

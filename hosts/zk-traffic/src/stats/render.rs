@@ -263,6 +263,8 @@ pub fn prometheus(p: &Published, window_seconds: u64) -> String {
     let mut out = String::with_capacity(64 * 1024);
     // Writing into a String cannot fail.
     let _ = write_prometheus(&mut out, p, window_seconds);
+    // Election and quorum figures, once that traffic was seen.
+    out.push_str(&p.quorum_metrics);
     out
 }
 

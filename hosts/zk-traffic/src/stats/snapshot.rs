@@ -247,6 +247,9 @@ pub struct Published {
     pub state: CaptureState,
     /// The last seconds of capture time, oldest first.
     pub history: Arc<Vec<super::history::Second>>,
+    /// Election and quorum metrics (Prometheus text), empty until such
+    /// traffic is seen.
+    pub quorum_metrics: Arc<String>,
 }
 
 impl Published {
@@ -262,6 +265,7 @@ impl Published {
             auths: Arc::new(Vec::new()),
             state: CaptureState::Running,
             history: Arc::new(Vec::new()),
+            quorum_metrics: Arc::new(String::new()),
         }
     }
 

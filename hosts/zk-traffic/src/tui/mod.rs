@@ -251,6 +251,8 @@ pub fn run(args: TopArgs) -> Result<i32> {
         window: 60,
         refresh: redraw.as_secs_f64().min(1.0),
         live,
+        election_ports: Vec::new(),
+        quorum_ports: Vec::new(),
     };
     let shared = Arc::new(Shared::new(Published::initial(wall_us())));
     let mut engine = Engine::new(&cfg, cap.link_type(), shared.clone(), true)?;
