@@ -3,43 +3,39 @@
 //!
 //! Renders from zk-wire's [`QuorumAnalysis`] and the tracker's
 //! [`Counters`]; label sets are bounded (packet types, episode kinds, sync
-//! types, follower ids — at most `MAX_FOLLOWERS`). Histograms use the same
-//! bucket bounds as the request-latency histogram of `zk-stats`.
+//! types, follower ids — at most `MAX_FOLLOWERS`). Lines go through
+//! `zk_wire::stats::export::Prom`, histograms use its `LATENCY_BOUNDS`
+//! (the request-latency histogram's).
 
-use std::fmt::Write as _;
+use std::fmt::Display;
 
 use zk_wire::quorum::Counters;
 use zk_wire::quorum_analysis::{EpisodeKind, QuorumAnalysis, SyncKind};
 use zk_wire::stats::Histogram;
+use zk_wire::stats::export::{LATENCY_BOUNDS, Prom};
 use zk_wire::zab::PacketType;
 
-/// Histogram bucket bounds, in seconds.
-pub const LATENCY_BOUNDS: [f64; 17] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0,
-];
+// Thin wrappers over zk-wire's Prometheus writer (the one zk-stats' and
+// zk-tap's other metrics go through). Writing into a String cannot fail.
 
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    let _ = Prom::new(out).head(name, kind, help);
 }
 
-fn val(out: &mut String, name: &str, labels: &[(&str, &str)], v: impl std::fmt::Display) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        let _ = write!(out, "{{{}}}", l.join(","));
-    }
-    let _ = writeln!(out, " {v}");
+fn val(out: &mut String, name: &str, labels: &[(&str, &str)], v: impl Display) {
+    let labels: Vec<(&str, &dyn Display)> = labels
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn Display))
+        .collect();
+    let _ = Prom::new(out).val(name, &labels, v);
 }
 
 fn histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
     let bucket = format!("{name}_bucket");
-    for le in LATENCY_BOUNDS {
-        let n = h.count_at_most((le * 1e6).round() as u64);
-        let le = le.to_string();
+    for (us, le) in LATENCY_BOUNDS {
         let mut l = labels.to_vec();
-        l.push(("le", &le));
-        val(out, &bucket, &l, n);
+        l.push(("le", le));
+        val(out, &bucket, &l, h.count_at_most(us));
     }
     let mut l = labels.to_vec();
     l.push(("le", "+Inf"));
