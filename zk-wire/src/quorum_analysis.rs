@@ -24,6 +24,10 @@
 //!   not looking answered with their leader (a restarted server finding the
 //!   established leader).
 //!
+//! A server that was not voting and starts looking once the episode is
+//! resolved opens a new episode when its round is lower, or when it comes
+//! more than [`AnalysisConfig::join_after`] after the quorum agreed.
+//!
 //! The quorum is a majority of the voting members: from the last dynamic
 //! config seen, else from the server ids seen. When a connection is
 //! (re)established, `QuorumCnxManager` re-sends the last message it sent to
@@ -550,6 +554,10 @@ pub struct AnalysisConfig {
     pub settle: Duration,
     /// An unresolved episode closes after this long without notifications.
     pub stall: Duration,
+    /// A server that first votes this long after a quorum agreed is joining,
+    /// not voting: the agreeing servers left the election after their
+    /// finalize wait (200 ms in ZooKeeper), so it cannot have been part of it.
+    pub join_after: Duration,
 }
 
 impl Default for AnalysisConfig {
@@ -557,6 +565,7 @@ impl Default for AnalysisConfig {
         AnalysisConfig {
             settle: Duration::from_millis(1000),
             stall: Duration::from_secs(60),
+            join_after: Duration::from_millis(400),
         }
     }
 }
@@ -794,17 +803,22 @@ impl QuorumAnalysis {
         let quorum = self.quorum();
         // Once a quorum agreed, a LOOKING vote in a higher round starts a
         // new election. Once an episode is resolved (agreed, or answered),
-        // a LOOKING vote in a lower round from a server that was not voting
-        // is a server joining: a looking server adopts the highest round it
-        // hears of, so it cannot be part of this episode. (A joiner that
-        // then adopts a higher round stays in its join.)
+        // a LOOKING vote from a server that was not voting is a server
+        // joining when its round is lower (a looking server adopts the
+        // highest round it hears of, so it cannot be part of this episode),
+        // or when it comes more than `join_after` after the quorum agreed
+        // (a restarted server that adopted the round of a vote re-sent to
+        // it sends that round only). A joiner that then adopts a higher
+        // round stays in its join.
         let new_episode = match &self.current {
             Some(e) if looking && e.round != i64::MIN && e.resolved(quorum) => {
                 let newcomer = ev
                     .src_sid
                     .is_some_and(|s| e.voters().iter().all(|v| v.sid != s));
-                (n.election_epoch > e.round && e.agreement(quorum).is_some())
-                    || (newcomer && n.election_epoch < e.round)
+                let agreed = e.agreement(quorum).map(|(_, at)| at);
+                let late = agreed.is_some_and(|at| since(ev.ts, at) > self.config.join_after);
+                (n.election_epoch > e.round && agreed.is_some())
+                    || (newcomer && (n.election_epoch < e.round || late))
             }
             _ => false,
         };
@@ -1377,18 +1391,23 @@ mod tests {
         assert_eq!(e, [(Some(3), 1), (Some(3), 2)]);
     }
 
+    /// Election in round 1, won by 3; 3 dies, 1 and 2 elect 2 in round 2.
+    fn failover(r: &mut Rig) -> [Conn; 3] {
+        let [mut c31, mut c32, mut c21] = fle_mesh(r);
+        say(r, &mut c31, true, &looking(3, 0, 1));
+        say(r, &mut c32, false, &looking(3, 0, 1));
+        say(r, &mut c31, false, &looking(3, 0, 1));
+        tick(r, 2000);
+        say(r, &mut c21, true, &looking(2, 5, 2));
+        say(r, &mut c21, false, &looking(1, 5, 2));
+        say(r, &mut c21, false, &looking(2, 5, 2));
+        [c31, c32, c21]
+    }
+
     #[test]
     fn restarted_server_right_after_an_election_is_one_join() {
         let mut r = Rig::new();
-        let [mut c31, mut c32, mut c21] = fle_mesh(&mut r);
-        // Election in round 1, won by 3; 3 dies, 1 and 2 elect 2 in round 2.
-        say(&mut r, &mut c31, true, &looking(3, 0, 1));
-        say(&mut r, &mut c32, false, &looking(3, 0, 1));
-        say(&mut r, &mut c31, false, &looking(3, 0, 1));
-        tick(&mut r, 2000);
-        say(&mut r, &mut c21, true, &looking(2, 5, 2));
-        say(&mut r, &mut c21, false, &looking(1, 5, 2));
-        say(&mut r, &mut c21, false, &looking(2, 5, 2));
+        let [mut c31, mut c32, _] = failover(&mut r);
         // 3 is back at once (new connections): round 1, the survivors
         // re-send their last votes, answer, and 3 adopts round 2.
         say(&mut r, &mut c31, true, &looking(3, 5, 1));
@@ -1406,6 +1425,49 @@ mod tests {
             eps,
             ["election Some(3) 0", "election Some(2) 0", "join Some(2) 2"]
         );
+    }
+
+    #[test]
+    fn restarted_server_voting_in_the_current_round_is_a_join() {
+        let mut r = Rig::new();
+        failover(&mut r);
+        // 3 is back 700 ms later. 2's re-sent last vote reached it first: it
+        // adopted round 2 before its round-1 votes left (the send queue
+        // keeps the newest message), so round 2 is all it sends.
+        tick(&mut r, 700);
+        let [mut c31, mut c32, _] = fle_mesh(&mut r);
+        say(&mut r, &mut c32, false, &looking(2, 5, 2));
+        say(&mut r, &mut c31, true, &looking(3, 5, 2));
+        say(&mut r, &mut c32, true, &looking(3, 5, 2));
+        say(&mut r, &mut c32, false, &notification(2, 2, 5, 2, CFG));
+        say(&mut r, &mut c31, false, &looking(2, 5, 2));
+        say(&mut r, &mut c31, false, &notification(1, 2, 5, 2, CFG));
+        r.a.finish(&mut |_| {});
+        let eps: Vec<String> =
+            r.a.elections()
+                .map(|e| {
+                    let voters: Vec<i64> = e.voters().iter().map(|v| v.sid).collect();
+                    format!("{} {:?} {voters:?}", e.kind.name(), e.winner)
+                })
+                .collect();
+        assert_eq!(
+            eps,
+            [
+                "election Some(3) [3, 2, 1]",
+                "election Some(2) [2, 1]",
+                "join Some(2) [3]"
+            ]
+        );
+        // Within the finalize wait, a late voter of the same round is a voter.
+        let mut r = Rig::new();
+        let [mut c31, mut c32, _] = fle_mesh(&mut r);
+        say(&mut r, &mut c31, true, &looking(3, 0, 1));
+        say(&mut r, &mut c31, false, &looking(3, 0, 1));
+        tick(&mut r, 150);
+        say(&mut r, &mut c32, false, &looking(3, 0, 1));
+        r.a.finish(&mut |_| {});
+        let e = r.a.elections().next().unwrap();
+        assert_eq!((e.kind, e.voters().len()), (EpisodeKind::Election, 3));
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub struct CommonArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub settle_ms: u64,
 
+    /// A server that first looks this long after a quorum agreed is joining
+    /// the elected leader, not voting (ms; ZooKeeper's finalize wait is 200).
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    pub join_after_ms: u64,
+
     /// Connections tracked at once (rounded down to a multiple of 8).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_links: usize,
@@ -198,6 +203,7 @@ pub fn run(tool: Tool, ports: &[u16], common: CommonArgs) -> Result<i32> {
     );
     let analysis = Box::new(QuorumAnalysis::new(AnalysisConfig {
         settle: Duration::from_millis(common.settle_ms),
+        join_after: Duration::from_millis(common.join_after_ms),
         ..AnalysisConfig::default()
     }));
     let limit = common.count;
