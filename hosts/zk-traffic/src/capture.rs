@@ -14,6 +14,56 @@ use pcap::{Active, BreakLoop, Capture, Offline};
 use zk_wire::Instant;
 use zk_wire::packet::LinkType;
 
+/// `--iface` / `--offline`, shared by every capturing tool (flattened into
+/// each; the command requires one of them).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "source", required = true, multiple = false)]
+pub struct SourceArgs {
+    /// Capture live on this interface (needs root or CAP_NET_RAW).
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// Read a pcap or pcapng file ("-" for standard input).
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub offline: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The source the flags name (see [`Source::from_flags`]).
+    pub fn source(&self, buffer_mb: u32) -> Result<Source> {
+        Source::from_flags(self.iface.as_deref(), self.offline.as_deref(), buffer_mb)
+    }
+}
+
+/// The source, client ports and extra filter of the client-protocol tools
+/// (zk-dump, zk-stats, zk-top).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaptureArgs {
+    /// Live or offline.
+    #[command(flatten)]
+    pub from: SourceArgs,
+
+    /// ZooKeeper client port (repeat for several).
+    #[arg(short = 'p', long = "port", visible_alias = "zookeeper-port", value_name = "PORT", default_values_t = [2181u16])]
+    pub ports: Vec<u16>,
+
+    /// Extra BPF expression, and-ed with the port filter.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+}
+
+impl CaptureArgs {
+    /// The source the flags name (see [`Source::from_flags`]).
+    pub fn source(&self, buffer_mb: u32) -> Result<Source> {
+        self.from.source(buffer_mb)
+    }
+
+    /// The BPF filter for `source` on `ports` and the extra `--filter`.
+    pub fn bpf(&self, source: &Source, ports: &[u16]) -> Option<String> {
+        source.filter(ports, self.filter.as_deref())
+    }
+}
+
 /// What to capture from.
 #[derive(Debug, Clone)]
 pub enum Source {

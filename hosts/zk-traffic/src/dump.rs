@@ -5,7 +5,6 @@
 
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
@@ -14,7 +13,7 @@ use zk_wire::client::OpCode;
 use zk_wire::flow::{Config, Event, Flow, Tracker};
 use zk_wire::packet::{self, LinkType};
 
-use crate::capture::{Capturer, End, FrameSink, Source, Stop};
+use crate::capture::{CaptureArgs, Capturer, End, FrameSink, Source, Stop};
 use crate::record::{PathMap, Record, RecordOptions};
 use crate::summary::{GroupBy, SortBy, Summary, aggregate_path};
 
@@ -25,23 +24,10 @@ use crate::summary::{GroupBy, SortBy, Summary, aggregate_path};
 /// flows evicted, bytes skipped) go to stderr at exit.
 #[derive(Debug, Parser)]
 #[command(name = "zk-dump", version)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
-    /// Capture live on this interface (needs root or CAP_NET_RAW).
-    #[arg(short = 'i', long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
-    /// Read a pcap or pcapng file ("-" for standard input).
-    #[arg(short = 'r', long, value_name = "FILE")]
-    pub offline: Option<PathBuf>,
-
-    /// ZooKeeper server port (repeat for several).
-    #[arg(short = 'p', long = "port", value_name = "PORT", default_values_t = [2181u16])]
-    pub ports: Vec<u16>,
-
-    /// Extra BPF expression, and-ed with the port filter.
-    #[arg(long, value_name = "BPF")]
-    pub filter: Option<String>,
+    /// What to capture.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 
     /// Only show traffic to or from this host (repeatable).
     #[arg(long, value_name = "IP")]
@@ -293,9 +279,9 @@ impl<W: Write> FrameSink for Dump<W> {
 
 /// Runs zk-dump; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
-    let source = Source::from_flags(args.iface.as_deref(), args.offline.as_deref(), 64)?;
+    let source = args.capture.source(64)?;
     let mut config = Config::without_ports();
-    for &p in &args.ports {
+    for &p in &args.capture.ports {
         if !config.add_port(p) {
             bail!("at most {} ports", zk_wire::flow::MAX_PORTS);
         }
@@ -303,7 +289,7 @@ pub fn run(args: Args) -> Result<i32> {
     config.max_frame_len = args.max_frame;
     // Live captures filter in the kernel; files are filtered by port in
     // zk-wire (cheaper than BPF per frame) unless --filter asks for more.
-    let filter = source.filter(&args.ports, args.filter.as_deref());
+    let filter = args.capture.bpf(&source, &args.capture.ports);
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);

@@ -17,7 +17,6 @@ use crate::quorum_dump::{self, CommonArgs, Tool};
 /// servers that joined an established leader. Counters go to stderr at exit.
 #[derive(Debug, Parser)]
 #[command(name = "fle-dump", version, about, long_about = None)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
     /// Election port (repeat for several).
     #[arg(short = 'p', long = "port", value_name = "PORT", default_values_t = [3888u16])]

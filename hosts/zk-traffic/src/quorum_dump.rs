@@ -7,7 +7,6 @@
 //! protocol they decode and what their summary shows.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use zk_wire::Instant;
@@ -15,7 +14,7 @@ use zk_wire::packet::{self, LinkType};
 use zk_wire::quorum::{Config, Link, QuorumTracker};
 use zk_wire::quorum_analysis::{AnalysisConfig, Duration, QuorumAnalysis};
 
-use crate::capture::{Capturer, End, FrameSink, Source, Stop, bpf_for_ports};
+use crate::capture::{Capturer, End, FrameSink, SourceArgs, Stop};
 use crate::quorum_record::QuorumRecord;
 use crate::quorum_summary::{QuorumSummary, elections_text, quorum_records, quorum_text};
 
@@ -41,13 +40,9 @@ impl Tool {
 /// Flags both tools share (flattened into each tool's `Args`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// Capture live on this interface (needs root or CAP_NET_RAW).
-    #[arg(short = 'i', long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
-    /// Read a pcap or pcapng file ("-" for standard input).
-    #[arg(short = 'r', long, value_name = "FILE")]
-    pub offline: Option<PathBuf>,
+    /// Live or offline.
+    #[command(flatten)]
+    pub from: SourceArgs,
 
     /// Extra BPF expression, and-ed with the port filter.
     #[arg(long, value_name = "BPF")]
@@ -164,14 +159,7 @@ impl<W: Write> FrameSink for Dump<W> {
 
 /// Runs one of the tools; returns the process exit code.
 pub fn run(tool: Tool, ports: &[u16], common: CommonArgs) -> Result<i32> {
-    let source = match (&common.iface, &common.offline) {
-        (Some(iface), _) => Source::Live {
-            iface: iface.clone(),
-            buffer_size: 64 << 20,
-        },
-        (None, Some(path)) => Source::Offline(path.clone()),
-        (None, None) => bail!("give --iface IFACE or --offline FILE"),
-    };
+    let source = common.from.source(64)?;
     if ports.is_empty() {
         bail!("give at least one --port");
     }
@@ -186,11 +174,7 @@ pub fn run(tool: Tool, ports: &[u16], common: CommonArgs) -> Result<i32> {
         }
     }
     config.max_packet_len = common.max_packet;
-    let filter = match (&source, &common.filter) {
-        (Source::Live { .. }, extra) => Some(bpf_for_ports(ports, extra.as_deref())),
-        (Source::Offline(_), Some(extra)) => Some(bpf_for_ports(ports, Some(extra))),
-        (Source::Offline(_), None) => None,
-    };
+    let filter = source.filter(ports, common.filter.as_deref());
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);

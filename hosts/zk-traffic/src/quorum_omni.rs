@@ -15,7 +15,6 @@
 //! in JSON), election and quorum messages as `fle-dump` / `zab-dump` do.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
@@ -27,7 +26,7 @@ use zk_wire::quorum::{self, Link, QuorumEvent, QuorumMessage, QuorumTracker};
 use zk_wire::quorum_analysis::{AnalysisConfig, Duration, QuorumAnalysis};
 use zk_wire::zab::Payload;
 
-use crate::capture::{Capturer, End, FrameSink, Source, Stop};
+use crate::capture::{Capturer, End, FrameSink, Source, SourceArgs, Stop};
 use crate::quorum_record::{ConfigRecord, QuorumRecord};
 use crate::quorum_summary::{QuorumSummary, elections_text, quorum_records, quorum_text};
 use crate::record::{PathMap, Record, RecordOptions};
@@ -42,15 +41,10 @@ use crate::record::{PathMap, Record, RecordOptions};
 /// zab-dump. Counters go to stderr at exit.
 #[derive(Debug, Parser)]
 #[command(name = "zk-omni-dump", version, about, long_about = None)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
-    /// Capture live on this interface (needs root or CAP_NET_RAW).
-    #[arg(short = 'i', long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
-    /// Read a pcap or pcapng file ("-" for standard input).
-    #[arg(short = 'r', long, value_name = "FILE")]
-    pub offline: Option<PathBuf>,
+    /// Live or offline.
+    #[command(flatten)]
+    pub from: SourceArgs,
 
     /// A client port (repeat for several).
     #[arg(long, value_name = "PORT", default_values_t = [2181u16])]
@@ -239,14 +233,7 @@ impl<W: Write> FrameSink for Omni<W> {
 
 /// Runs zk-omni-dump; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
-    let source = match (&args.iface, &args.offline) {
-        (Some(iface), _) => Source::Live {
-            iface: iface.clone(),
-            buffer_size: 64 << 20,
-        },
-        (None, Some(path)) => Source::Offline(path.clone()),
-        (None, None) => bail!("give --iface IFACE or --offline FILE"),
-    };
+    let source = args.from.source(64)?;
     let mut ccfg = flow::Config::without_ports();
     for &p in &args.client_port {
         if !ccfg.add_port(p) {

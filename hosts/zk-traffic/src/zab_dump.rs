@@ -19,7 +19,6 @@ use crate::quorum_dump::{self, CommonArgs, Tool};
 /// synchronised. Counters go to stderr at exit.
 #[derive(Debug, Parser)]
 #[command(name = "zab-dump", version, about, long_about = None)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
     /// Quorum (leader) port (repeat for several).
     #[arg(short = 'p', long = "port", value_name = "PORT", default_values_t = [2888u16])]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+pub use crate::capture::CaptureArgs;
+
 /// Capture ZooKeeper client traffic and serve request statistics over HTTP.
 ///
 /// Counts requests per type and path (with bytes), reads, writes, watches,
@@ -20,19 +22,10 @@ use clap::Parser;
 /// totals (the object /json/paths?window=cumulative would serve) and exits.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zk-stats", version, about, long_about)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct Args {
-    /// Capture live on this interface (needs root or CAP_NET_RAW).
-    #[arg(short = 'i', long, value_name = "IFACE")]
-    pub iface: Option<String>,
-
-    /// Read a pcap or pcapng file instead ("-" for standard input).
-    #[arg(short = 'r', long, value_name = "FILE")]
-    pub offline: Option<PathBuf>,
-
-    /// ZooKeeper client port (repeat for several).
-    #[arg(short = 'p', long = "port", visible_alias = "zookeeper-port", value_name = "PORT", default_values_t = [2181u16])]
-    pub ports: Vec<u16>,
+    /// What to capture.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 
     /// Leader-election port to follow for the election figures on /metrics
     /// (repeat for several; these and --quorum-port are captured too).
@@ -47,10 +40,6 @@ pub struct Args {
     /// Follow client traffic only (no election or quorum figures).
     #[arg(long)]
     pub no_quorum: bool,
-
-    /// Extra BPF expression, and-ed with the port filter.
-    #[arg(long, value_name = "BPF")]
-    pub filter: Option<String>,
 
     /// Kernel capture buffer in MiB (live capture; a large ring rides out bursts).
     #[arg(long, value_name = "MIB", default_value_t = 128)]
@@ -80,21 +69,9 @@ pub struct Args {
     #[arg(long)]
     pub exclude_bytes: bool,
 
-    /// Counters of the per-path table (memory: about 180 bytes each, twice).
-    #[arg(long, value_name = "N", default_value_t = 8192)]
-    pub max_paths: usize,
-
-    /// Counters of the per-client-IP table.
-    #[arg(long, value_name = "N", default_value_t = 8192)]
-    pub max_clients: usize,
-
-    /// Counters of the per-auth-identity table.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub max_auths: usize,
-
-    /// Connections tracked at once (rounded down to a multiple of 8; about 8.5 KiB each).
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub max_flows: usize,
+    /// Table and connection capacities.
+    #[command(flatten)]
+    pub sizes: TableSizes,
 
     /// Reassembly chunk size in bytes: frames larger than this are counted from their first bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
@@ -142,4 +119,25 @@ pub struct Args {
     /// Most HTTP requests served at once (more get 503).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_http_requests: usize,
+}
+
+/// The fixed capacities of the stats tables and the connection table
+/// (zk-stats' and zk-top's flags).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct TableSizes {
+    /// Counters of the per-path table (memory: about 180 bytes each, twice).
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    pub max_paths: usize,
+
+    /// Counters of the per-client-IP table.
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    pub max_clients: usize,
+
+    /// Counters of the per-auth-identity table.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_auths: usize,
+
+    /// Connections tracked at once (rounded down to a multiple of 8; about 8.5 KiB each).
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_flows: usize,
 }

@@ -20,7 +20,7 @@ use zk_wire::quorum_analysis::{AnalysisConfig, QuorumAnalysis};
 use zk_wire::stats::tables::Scope;
 use zk_wire::stats::{AuthLog, Options, Slot, Tables};
 
-use super::args::Args;
+use super::args::{Args, TableSizes};
 use super::history::{History, Second};
 use super::snapshot::{AuthRow, CaptureState, Health, Published, Shared, Snapshot};
 use crate::capture::{CaptureStats, FrameSink};
@@ -47,14 +47,9 @@ pub struct EngineConfig {
     pub max_frame: u32,
     /// Path aggregation depth of the tables.
     pub aggregation_depth: usize,
-    /// Counters of the per-path, per-client and per-identity tables.
-    pub max_paths: usize,
-    /// See `max_paths`.
-    pub max_clients: usize,
-    /// See `max_paths`.
-    pub max_auths: usize,
-    /// Connection slots.
-    pub max_flows: usize,
+    /// Counters of the per-path, per-client and per-identity tables, and
+    /// connection slots.
+    pub sizes: TableSizes,
     /// Reassembly chunk size and count.
     pub chunk_size: usize,
     /// See `chunk_size`.
@@ -74,18 +69,15 @@ pub struct EngineConfig {
 impl From<&Args> for EngineConfig {
     fn from(a: &Args) -> Self {
         EngineConfig {
-            ports: a.ports.clone(),
+            ports: a.capture.ports.clone(),
             max_frame: a.max_frame,
             aggregation_depth: a.aggregation_depth,
-            max_paths: a.max_paths,
-            max_clients: a.max_clients,
-            max_auths: a.max_auths,
-            max_flows: a.max_flows,
+            sizes: a.sizes,
             chunk_size: a.chunk_size,
             chunks: a.chunks,
             window: a.window,
             refresh: a.refresh,
-            live: a.iface.is_some(),
+            live: a.capture.from.iface.is_some(),
             election_ports: if a.no_quorum {
                 Vec::new()
             } else {
@@ -243,9 +235,9 @@ impl Engine {
         };
         let tables = || {
             Box::new(Tables::new(
-                vec![Slot::EMPTY; args.max_paths],
-                vec![Slot::EMPTY; args.max_clients],
-                vec![Slot::EMPTY; args.max_auths],
+                vec![Slot::EMPTY; args.sizes.max_paths],
+                vec![Slot::EMPTY; args.sizes.max_clients],
+                vec![Slot::EMPTY; args.sizes.max_auths],
                 opts,
             ))
         };
@@ -254,7 +246,7 @@ impl Engine {
             link,
             live: args.live,
             tracker: Tracker::new(
-                vec![Flow::EMPTY; args.max_flows.max(8)],
+                vec![Flow::EMPTY; args.sizes.max_flows.max(8)],
                 vec![0u8; args.chunk_size.saturating_mul(args.chunks)],
                 args.chunk_size,
                 config,

@@ -198,17 +198,13 @@ fn io_floor(cap: &mut Capturer, stop: &Stop) -> Result<i32> {
 
 /// Runs zk-stats; returns the process exit code.
 pub fn run(args: Args) -> Result<i32> {
-    let source = Source::from_flags(
-        args.iface.as_deref(),
-        args.offline.as_deref(),
-        args.buffer_mb,
-    )?;
+    let source = args.capture.source(args.buffer_mb)?;
     // A live capture also takes the election and quorum ports it follows.
-    let mut all_ports = args.ports.clone();
+    let mut all_ports = args.capture.ports.clone();
     if !args.no_quorum {
         all_ports.extend(args.election_ports.iter().chain(&args.quorum_ports));
     }
-    let filter = source.filter(&all_ports, args.filter.as_deref());
+    let filter = args.capture.bpf(&source, &all_ports);
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::on_signals();
     stop.watch(&mut cap);
@@ -271,7 +267,7 @@ pub fn run(args: Args) -> Result<i32> {
             Source::Live { iface, .. } => format!("live:{iface}"),
             Source::Offline(p) => format!("offline:{}", p.display()),
         },
-        ports: args.ports.clone(),
+        ports: args.capture.ports.clone(),
         window_seconds: args.window,
         aggregation_depth: args.aggregation_depth,
         max_results: args.max_results,

@@ -10,7 +10,6 @@
 mod draw;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +18,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
-use crate::capture::{Capturer, Source, Stop};
+use crate::capture::{CaptureArgs, Capturer, Source, Stop};
+use crate::stats::args::TableSizes;
 use crate::stats::engine::{Engine, EngineConfig, Pace, wall_us};
 use crate::stats::snapshot::{Published, Shared};
 use crate::stats::top::SortBy;
@@ -36,20 +36,10 @@ use crate::stats::top::SortBy;
 /// (`--offline FILE`) at its recorded pace (`--speed N`, `--no-wait`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zk-top", version, about, long_about)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["iface", "offline"]))]
 pub struct TopArgs {
-    /// Capture live on this interface.
-    #[arg(short = 'i', long, value_name = "IFACE")]
-    pub iface: Option<String>,
-    /// Replay a pcap or pcapng file.
-    #[arg(short = 'r', long, value_name = "FILE")]
-    pub offline: Option<PathBuf>,
-    /// ZooKeeper client port (repeat for several).
-    #[arg(short = 'p', long = "port", value_name = "PORT", default_values_t = [2181u16])]
-    pub ports: Vec<u16>,
-    /// Extra BPF expression, and-ed with the port filter.
-    #[arg(long, value_name = "BPF")]
-    pub filter: Option<String>,
+    /// What to capture (a file is replayed at its recorded pace).
+    #[command(flatten)]
+    pub capture: CaptureArgs,
     /// Replay speed: capture seconds per wall second.
     #[arg(long, value_name = "N", default_value_t = 1.0)]
     pub speed: f64,
@@ -65,18 +55,9 @@ pub struct TopArgs {
     /// Initial sort: requests, bytes, writes, reads, watches, events.
     #[arg(long, value_name = "KEY", default_value = "requests", value_parser = parse_sort)]
     pub sort: SortBy,
-    /// Counters of the per-path table.
-    #[arg(long, value_name = "N", default_value_t = 8192)]
-    pub max_paths: usize,
-    /// Counters of the per-client table.
-    #[arg(long, value_name = "N", default_value_t = 8192)]
-    pub max_clients: usize,
-    /// Counters of the per-identity table.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub max_auths: usize,
-    /// Connections tracked at once.
-    #[arg(long, value_name = "N", default_value_t = 2048)]
-    pub max_flows: usize,
+    /// Table and connection capacities.
+    #[command(flatten)]
+    pub sizes: TableSizes,
     /// Kernel capture buffer in MiB (live).
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub buffer_mb: u32,
@@ -221,31 +202,24 @@ impl Drop for TerminalGuard {
 
 /// Runs zk-top; returns the exit code.
 pub fn run(args: TopArgs) -> Result<i32> {
-    let source = Source::from_flags(
-        args.iface.as_deref(),
-        args.offline.as_deref(),
-        args.buffer_mb,
-    )?;
+    let source = args.capture.source(args.buffer_mb)?;
     if !(args.refresh > 0.0 && args.refresh <= 100.0) {
         bail!("--refresh must be in (0, 100] redraws per second");
     }
     if args.speed.is_nan() || args.speed <= 0.0 {
         bail!("--speed must be positive");
     }
-    let filter = source.filter(&args.ports, args.filter.as_deref());
+    let filter = args.capture.bpf(&source, &args.capture.ports);
     let mut cap = Capturer::open(&source, filter.as_deref())?;
     let stop = Stop::default();
     stop.watch(&mut cap);
     let live = matches!(source, Source::Live { .. });
     let redraw = Duration::from_secs_f64(1.0 / args.refresh);
     let cfg = EngineConfig {
-        ports: args.ports.clone(),
+        ports: args.capture.ports.clone(),
         max_frame: zk_wire::stream::LengthPrefixed::DEFAULT_MAX_LEN,
         aggregation_depth: 0,
-        max_paths: args.max_paths,
-        max_clients: args.max_clients,
-        max_auths: args.max_auths,
-        max_flows: args.max_flows,
+        sizes: args.sizes,
         chunk_size: 64 * 1024,
         chunks: 256,
         window: 60,
