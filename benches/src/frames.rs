@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use zk_wire::ErrorCounts;
 
 use zk_wire::client::{self, FourLetterWord, OpCode};
 use zk_wire::packet::{self, LinkType};
@@ -77,7 +78,7 @@ pub fn client_frames(cap: &Capture, ports: &[u16]) -> Vec<ClientFrame> {
     // Chunks are handed out lazily; calloc'd pages cost nothing until used.
     let mut pool = ChunkPool::new(vec![0u8; CHUNK * 16], CHUNK);
     let mut counters = StreamCounters::default();
-    let mut errors = [0u64; 6];
+    let mut errors = ErrorCounts::ZERO;
     let mut conns: HashMap<(SocketAddr, SocketAddr), Conn> = HashMap::new();
     let mut out = Vec::new();
     for r in &cap.records {

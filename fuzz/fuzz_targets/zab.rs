@@ -19,7 +19,7 @@
 use core::fmt::Write;
 use core::net::SocketAddr;
 
-use zk_wire::Instant;
+use zk_wire::{ErrorCounts, Instant};
 use zk_wire::packet::{TcpFlags, TcpSegment};
 use zk_wire::quorum::{Config, Link, QuorumTracker};
 use zk_wire::quorum_analysis::QuorumAnalysis;
@@ -80,7 +80,7 @@ fn segments(data: &[u8]) {
     }
     let framer = ZabFramer::new(4096);
     let mut c = StreamCounters::default();
-    let mut errors = [0u64; 6];
+    let mut errors = ErrorCounts::ZERO;
     let mut total = 0usize;
     for (k, piece) in stream.chunks(step).enumerate() {
         hs.push(

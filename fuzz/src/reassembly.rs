@@ -40,6 +40,7 @@ use zk_wire::stream::{
 };
 
 use crate::{Input, find_from};
+use zk_wire::ErrorCounts;
 
 const CHUNKS: [usize; 4] = [64, 100, 256, 2048];
 const MAX_LENS: [u32; 4] = [64, 300, 5000, 1 << 20];
@@ -166,12 +167,12 @@ fn in_one_piece(
     case: &Case<'_>,
     chunk: usize,
     n_chunks: usize,
-) -> (Vec<Handed>, StreamCounters, [u64; 6]) {
+) -> (Vec<Handed>, StreamCounters, ErrorCounts) {
     let framer = framer(MAX_LENS[usize::from(case.config >> 6)]);
     let mut pool = ChunkPool::new(vec![0u8; chunk * n_chunks], chunk);
     let mut hs = HalfStream::new();
     let mut c = StreamCounters::default();
-    let mut errors = [0u64; 6];
+    let mut errors = ErrorCounts::ZERO;
     let mut items = Vec::new();
     hs.syn(&mut pool, case.seq0.wrapping_sub(1));
     hs.push(
@@ -203,7 +204,7 @@ pub fn check(case: &Case<'_>) {
     let mut pool = ChunkPool::new(vec![0u8; chunk * n_chunks], chunk);
     let mut hs = HalfStream::new();
     let mut c = StreamCounters::default();
-    let mut errors = [0u64; 6];
+    let mut errors = ErrorCounts::ZERO;
     let fresh = || Seen {
         fed: vec![false; stream.len()],
         ..Seen::default()
@@ -357,10 +358,10 @@ pub fn check(case: &Case<'_>) {
         && c.gaps == 0
         && c.pool_exhausted == 0
         && c.resyncs == 0
-        && errors == [0; 6]
+        && errors == ErrorCounts::ZERO
     {
         let (items, rc, rerrors) = in_one_piece(case, chunk, n_chunks);
-        if rc.pool_exhausted == 0 && rc.resyncs == 0 && rerrors == [0; 6] {
+        if rc.pool_exhausted == 0 && rc.resyncs == 0 && rerrors == ErrorCounts::ZERO {
             // A frame larger than a chunk comes out whole when one segment
             // holds it (decoded in place), else as its first chunk.
             let same = |a: &Handed, b: &Handed| {

@@ -238,7 +238,7 @@ pub fn check(data: &[u8]) -> Counters {
     assert_eq!(c.requests, tally.requests, "requests counter vs events");
     assert_eq!(c.replies, tally.replies, "replies counter vs events");
     assert_eq!(c.events, tally.events, "watch events counter vs events");
-    let decode_errors: u64 = c.decode_errors.iter().sum();
+    let decode_errors: u64 = c.decode_errors.total();
     assert!(
         tally.malformed <= decode_errors,
         "{} malformed events, {decode_errors} decode errors counted",

@@ -80,7 +80,7 @@ fn tracker_seed_of_dump_pcap_decodes_like_the_capture() {
         .expect("roomy seed");
     let c = zk_wire_fuzz::tracker::check(&roomy.1);
     assert_eq!((c.requests, c.replies, c.events), (13, 13, 1), "{c:#?}");
-    assert_eq!(c.decode_errors, [0; 6], "{c:#?}");
+    assert!(c.decode_errors.is_zero(), "{c:#?}");
 }
 
 #[test]

@@ -24,8 +24,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Number of kinds.
+    pub const COUNT: usize = 6;
+
     /// Every kind, in a fixed order (for counter tables indexed by kind).
-    pub const ALL: [Error; 6] = [
+    pub const ALL: [Error; Error::COUNT] = [
         Error::Truncated,
         Error::BadLength,
         Error::UnknownOpcode,
@@ -59,6 +62,66 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// One counter per [`Error`] kind: how many times a decoder refused its
+/// input, by why. Adding a kind to [`Error`] changes nothing for users of
+/// this type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ErrorCounts([u64; Error::COUNT]);
+
+impl ErrorCounts {
+    /// Every counter at zero.
+    pub const ZERO: ErrorCounts = ErrorCounts([0; Error::COUNT]);
+
+    /// Counts one error of kind `e`.
+    #[inline]
+    pub fn add(&mut self, e: Error) {
+        self.0[e.index()] += 1;
+    }
+
+    /// Errors of kind `e`.
+    #[inline]
+    pub const fn get(&self, e: Error) -> u64 {
+        self.0[e.index()]
+    }
+
+    /// Errors of every kind.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// True when no error was counted.
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
+
+    /// Every kind with its count, in [`Error::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Error, u64)> + '_ {
+        Error::ALL.into_iter().map(|e| (e, self.get(e)))
+    }
+
+    /// The kinds counted at least once, with their counts.
+    pub fn nonzero(&self) -> impl Iterator<Item = (Error, u64)> + '_ {
+        self.iter().filter(|&(_, n)| n > 0)
+    }
+}
+
+impl core::ops::Add for ErrorCounts {
+    type Output = ErrorCounts;
+    fn add(mut self, rhs: ErrorCounts) -> ErrorCounts {
+        self += rhs;
+        self
+    }
+}
+
+impl core::ops::AddAssign for ErrorCounts {
+    fn add_assign(&mut self, rhs: ErrorCounts) {
+        for (a, b) in self.0.iter_mut().zip(rhs.0) {
+            *a += b;
+        }
+    }
+}
 
 /// Result alias used across zk-wire.
 pub type Result<T> = core::result::Result<T, Error>;

@@ -22,6 +22,7 @@
 //! coldest flow of a full bucket is evicted, idle flows expire), pending
 //! requests by [`MAX_PENDING`] per flow, reassembly memory by the chunk pool.
 
+use crate::ErrorCounts;
 use core::net::SocketAddr;
 
 use smoltcp::time::{Duration, Instant};
@@ -203,9 +204,9 @@ pub struct Counters {
     /// Pending requests dropped because a flow's table was full.
     pub pending_overflow: u64,
     /// Framing errors (bad length prefixes) by [`Error::index`].
-    pub frame_errors: [u64; 6],
+    pub frame_errors: ErrorCounts,
     /// Frames that did not decode, by [`Error::index`].
-    pub decode_errors: [u64; 6],
+    pub decode_errors: ErrorCounts,
     /// Reassembly counters.
     pub stream: StreamCounters,
 }
@@ -213,7 +214,7 @@ pub struct Counters {
 impl Counters {
     /// Framing and decoding errors of one kind.
     pub fn errors(&self, kind: Error) -> u64 {
-        self.frame_errors[kind.index()] + self.decode_errors[kind.index()]
+        self.frame_errors.get(kind) + self.decode_errors.get(kind)
     }
 }
 
@@ -823,7 +824,7 @@ struct MsgCounters<'c> {
     events: &'c mut u64,
     unpaired: &'c mut u64,
     overflow: &'c mut u64,
-    errors: &'c mut [u64; 6],
+    errors: &'c mut ErrorCounts,
 }
 
 /// What decoding one frame of a flow needs.
@@ -858,7 +859,7 @@ impl Ctx<'_> {
         size: usize,
         sink: &mut impl FnMut(&Event<'_>),
     ) {
-        self.msgs.errors[error.index()] += 1;
+        self.msgs.errors.add(error);
         self.emit(size, Message::Malformed { error, from_client }, sink);
     }
 
@@ -993,7 +994,7 @@ impl Ctx<'_> {
             Some(p) if whole => match Reply::parse(body, p.opcode) {
                 Ok(reply) => Message::Reply(reply, p),
                 Err(e) => {
-                    self.msgs.errors[e.index()] += 1;
+                    self.msgs.errors.add(e);
                     Message::ReplyHeader(header, Some(p))
                 }
             },

@@ -29,5 +29,5 @@ pub mod stats;
 pub mod stream;
 pub mod zab;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCounts, Result};
 pub use smoltcp::time::Instant;

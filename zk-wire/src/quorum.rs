@@ -28,6 +28,8 @@
 //! by [`MAX_PORTS`], reassembly memory by the chunk pool, and a snapshot
 //! after `SNAP` is passed over in pieces.
 
+use crate::ErrorCounts;
+use crate::zab::PacketCounts;
 use core::net::{IpAddr, SocketAddr};
 
 use smoltcp::time::{Duration, Instant};
@@ -485,7 +487,7 @@ pub struct Counters {
     /// Notifications decoded.
     pub notifications: u64,
     /// Quorum packets decoded, by [`PacketType::index`].
-    pub packets: [u64; 19],
+    pub packets: PacketCounts,
     /// Quorum packets seen only by their first bytes.
     pub truncated_packets: u64,
     /// Snapshots passed over after SNAP.
@@ -493,9 +495,9 @@ pub struct Counters {
     /// Their bytes.
     pub snapshot_bytes: u64,
     /// Framing errors (impossible headers), by [`Error::index`].
-    pub frame_errors: [u64; 6],
+    pub frame_errors: ErrorCounts,
     /// Frames or packet data that did not decode, by [`Error::index`].
-    pub decode_errors: [u64; 6],
+    pub decode_errors: ErrorCounts,
     /// Ports learnt (with [`Config::learn_ports`]).
     pub ports_learnt: u64,
     /// Ports not added because the port list was full.
@@ -507,12 +509,12 @@ pub struct Counters {
 impl Counters {
     /// Quorum packets decoded, all types.
     pub fn packets_total(&self) -> u64 {
-        self.packets.iter().sum()
+        self.packets.total()
     }
 
     /// Framing and decoding errors of one kind.
     pub fn errors(&self, kind: Error) -> u64 {
-        self.frame_errors[kind.index()] + self.decode_errors[kind.index()]
+        self.frame_errors.get(kind) + self.decode_errors.get(kind)
     }
 }
 
@@ -897,7 +899,7 @@ impl Feed<'_, '_> {
         pool: &mut ChunkPool<B>,
         framer: &F,
         c: &mut StreamCounters,
-        errors: &mut [u64; 6],
+        errors: &mut ErrorCounts,
         emit: &mut impl FnMut(Item<'_>),
     ) {
         match self {
@@ -941,11 +943,11 @@ impl LearntPorts {
 struct MsgCounters<'c> {
     initial: &'c mut u64,
     notifications: &'c mut u64,
-    packets: &'c mut [u64; 19],
+    packets: &'c mut PacketCounts,
     truncated: &'c mut u64,
     snapshots: &'c mut u64,
     snapshot_bytes: &'c mut u64,
-    errors: &'c mut [u64; 6],
+    errors: &'c mut ErrorCounts,
 }
 
 /// What decoding one frame of a link needs.
@@ -1009,7 +1011,7 @@ impl Ctx<'_> {
     }
 
     fn malformed(&mut self, error: Error, size: usize, sink: &mut impl FnMut(&QuorumEvent<'_>)) {
-        self.counters.errors[error.index()] += 1;
+        self.counters.errors.add(error);
         self.emit(size, QuorumMessage::Malformed { error }, sink);
     }
 
@@ -1100,13 +1102,13 @@ impl Ctx<'_> {
             },
         };
         let t = packet.packet_type;
-        self.counters.packets[t.index()] += 1;
+        self.counters.packets.add(t);
         if truncated {
             *self.counters.truncated += 1;
         }
         let payload = packet.payload();
         match &payload {
-            Err(e) => self.counters.errors[e.index()] += 1,
+            Err(e) => self.counters.errors.add(*e),
             Ok(Payload::LearnerInfo(li)) if self.from_i => {
                 *self.i_sid = li.sid;
                 let ip = self.src.ip();
@@ -1394,8 +1396,8 @@ mod tests {
                 "?->? REVALIDATE zxid=0xffffffffffffffff payload-error=bad_length",
             ]
         );
-        assert_eq!(n.t.counters.frame_errors[Error::UnknownOpcode.index()], 1);
-        assert_eq!(n.t.counters.decode_errors[Error::BadLength.index()], 1);
+        assert_eq!(n.t.counters.frame_errors.get(Error::UnknownOpcode), 1);
+        assert_eq!(n.t.counters.decode_errors.get(Error::BadLength), 1);
     }
 
     #[test]

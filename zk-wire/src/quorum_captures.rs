@@ -7,11 +7,11 @@
 
 extern crate std;
 
-use crate::Instant;
 use crate::fle::ServerState;
 use crate::packet::{self, LinkType};
 use crate::quorum::{Config, Counters, Link, Proto, QuorumEvent, QuorumMessage, QuorumTracker};
 use crate::zab::{PacketType, Payload, TxnBody};
+use crate::{ErrorCounts, Instant};
 use std::collections::BTreeMap;
 use std::format;
 use std::path::PathBuf;
@@ -117,8 +117,16 @@ fn counts(seen: &[Seen]) -> BTreeMap<&'static str, usize> {
 }
 
 fn assert_clean(name: &str, c: &Counters) {
-    assert_eq!(c.frame_errors, [0; 6], "{name}: framing errors {c:?}");
-    assert_eq!(c.decode_errors, [0; 6], "{name}: decode errors {c:?}");
+    assert_eq!(
+        c.frame_errors,
+        ErrorCounts::ZERO,
+        "{name}: framing errors {c:?}"
+    );
+    assert_eq!(
+        c.decode_errors,
+        ErrorCounts::ZERO,
+        "{name}: decode errors {c:?}"
+    );
 }
 
 #[test]

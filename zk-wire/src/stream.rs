@@ -32,6 +32,7 @@
 //!   and the direction hunts, never buffering without bound.
 
 use crate::Error;
+use crate::ErrorCounts;
 
 /// What a [`Framer`] says about the bytes at the front of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +360,7 @@ impl HalfStream {
         payload: &[u8],
         wire_len: usize,
         c: &mut StreamCounters,
-        errors: &mut [u64; 6],
+        errors: &mut ErrorCounts,
         emit: &mut E,
     ) where
         B: AsMut<[u8]>,
@@ -423,7 +424,7 @@ impl HalfStream {
         framer: &F,
         ack: u32,
         c: &mut StreamCounters,
-        errors: &mut [u64; 6],
+        errors: &mut ErrorCounts,
         emit: &mut E,
     ) where
         B: AsMut<[u8]>,
@@ -631,7 +632,7 @@ impl HalfStream {
         framer: &F,
         payload: &[u8],
         c: &mut StreamCounters,
-        errors: &mut [u64; 6],
+        errors: &mut ErrorCounts,
         emit: &mut E,
     ) where
         B: AsMut<[u8]>,
@@ -720,7 +721,7 @@ impl HalfStream {
         in_chunk: bool,
         framer: &F,
         c: &mut StreamCounters,
-        errors: &mut [u64; 6],
+        errors: &mut ErrorCounts,
         emit: &mut E,
     ) -> usize
     where
@@ -769,7 +770,7 @@ impl HalfStream {
                         }
                         if !exact {
                             // Too large to find its end: give up on it.
-                            errors[Error::OverLimit.index()] += 1;
+                            errors.add(Error::OverLimit);
                             self.sync = Sync::Hunting;
                             off += 1;
                             continue;
@@ -784,7 +785,7 @@ impl HalfStream {
                     }
                     Ok(_) => return off,
                     Err(e) => {
-                        errors[e.index()] += 1;
+                        errors.add(e);
                         self.sync = Sync::Hunting;
                         off += 1;
                         c.bytes_skipped += 1;
@@ -913,7 +914,7 @@ mod tests {
         pool: ChunkPool<Vec<u8>>,
         hs: HalfStream,
         c: StreamCounters,
-        errors: [u64; 6],
+        errors: ErrorCounts,
         got: Vec<Got>,
     }
 
@@ -923,7 +924,7 @@ mod tests {
                 pool: ChunkPool::new(vec![0u8; chunk * chunks], chunk),
                 hs: HalfStream::new(),
                 c: StreamCounters::default(),
-                errors: [0; 6],
+                errors: ErrorCounts::ZERO,
                 got: Vec::new(),
             }
         }
@@ -1159,7 +1160,7 @@ mod tests {
         let mut r = Rig::synced(256, 0);
         r.push(1, &seg);
         assert_eq!(r.frames(), vec![a, b]);
-        assert!(r.errors.iter().sum::<u64>() >= 1);
+        assert!(r.errors.total() >= 1);
         assert!(r.c.bytes_skipped >= 9);
     }
 
@@ -1172,7 +1173,7 @@ mod tests {
         let mut r = Rig::synced(64, 0);
         r.push(1, &seg);
         assert_eq!(
-            r.errors[Error::OverLimit.index()],
+            r.errors.get(Error::OverLimit),
             1,
             "{:?} {:?}",
             r.errors,

@@ -254,8 +254,8 @@ fn scaling(c: &Counters) -> [u64; 11] {
         c.replies,
         c.events,
         c.unpaired_replies,
-        c.frame_errors.iter().sum(),
-        c.decode_errors.iter().sum(),
+        c.frame_errors.total(),
+        c.decode_errors.total(),
         c.stream.frames,
     ]
 }

@@ -7,6 +7,7 @@
 //! a total.
 
 use smoltcp::time::Instant;
+use zk_wire::ErrorCounts;
 use zk_wire::flow::{Config, Flow, Tracker};
 use zk_wire::packet::{self, LinkType};
 use zk_wire::stats::{Options, Slot, Tables};
@@ -21,7 +22,7 @@ pub struct Health {
     /// Frames that were not TCP (ARP, UDP, ...).
     pub non_tcp: u64,
     /// Frames whose L2-L4 headers did not parse, by [`zk_wire::Error::index`].
-    pub link_errors: [u64; 6],
+    pub link_errors: ErrorCounts,
     /// Timestamp of the last frame (µs on the caller's clock).
     pub last_frame_us: i64,
 }
@@ -93,7 +94,7 @@ impl<'a> Decoder<'a> {
                 None
             }
             Err(e) => {
-                h.link_errors[e.index()] += 1;
+                h.link_errors.add(e);
                 None
             }
         }

@@ -10,6 +10,7 @@
 //! - anything else: 404.
 
 use core::fmt::{self, Write};
+use zk_wire::ErrorCounts;
 
 use smoltcp::time::Instant;
 use zk_wire::stats::export::{
@@ -104,10 +105,10 @@ impl Handler for Context<'_, '_> {
     }
 }
 
-fn error_object(w: &mut impl Write, counts: &[u64; 6]) -> fmt::Result {
+fn error_object(w: &mut impl Write, counts: &ErrorCounts) -> fmt::Result {
     let mut o = JsonObject::begin(w)?;
     for e in zk_wire::Error::ALL {
-        o.number(e.name(), counts[e.index()])?;
+        o.number(e.name(), counts.get(e))?;
     }
     o.end()
 }

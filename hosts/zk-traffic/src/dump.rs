@@ -5,6 +5,7 @@
 
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
+use zk_wire::ErrorCounts;
 
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
@@ -159,7 +160,7 @@ struct Dump<W: Write> {
     link: LinkType,
     tracker: Tracker<Vec<Flow>, Vec<u8>>,
     output: Output<W>,
-    l2_errors: [u64; 6],
+    l2_errors: ErrorCounts,
     packets: u64,
     non_tcp: u64,
     last_ts: Instant,
@@ -265,7 +266,7 @@ impl<W: Write> FrameSink for Dump<W> {
                 }
             }
             Ok(None) => self.non_tcp += 1,
-            Err(e) => self.l2_errors[e.index()] += 1,
+            Err(e) => self.l2_errors.add(e),
         }
         self.output.failed.is_none() && self.limit.is_none_or(|c| self.packets < c)
     }
@@ -330,7 +331,7 @@ pub fn run(args: Args) -> Result<i32> {
             summary: Summary::default(),
             failed: None,
         },
-        l2_errors: [0; 6],
+        l2_errors: ErrorCounts::ZERO,
         packets: 0,
         non_tcp: 0,
         last_ts: Instant::ZERO,
@@ -366,11 +367,9 @@ fn report<W: Write>(d: &Dump<W>, cap: &Capturer, end: &End) {
     let c = &d.tracker.counters;
     let s = &c.stream;
     let mut err = io::stderr().lock();
-    let errors = |arr: &[u64; 6]| {
-        zk_wire::Error::ALL
-            .iter()
-            .filter(|e| arr[e.index()] > 0)
-            .map(|e| format!("{}={}", e.name(), arr[e.index()]))
+    let errors = |arr: &ErrorCounts| {
+        arr.nonzero()
+            .map(|(e, n)| format!("{}={n}", e.name()))
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -7,6 +7,7 @@
 //! protocol they decode and what their summary shows.
 
 use std::io::{self, BufWriter, Write};
+use zk_wire::ErrorCounts;
 
 use anyhow::{Result, bail};
 use zk_wire::Instant;
@@ -124,7 +125,7 @@ struct Dump<W: Write> {
     analysis: Box<QuorumAnalysis>,
     summary: QuorumSummary,
     output: Output<W>,
-    l2_errors: [u64; 6],
+    l2_errors: ErrorCounts,
     packets: u64,
     non_tcp: u64,
     last_ts: Instant,
@@ -145,7 +146,7 @@ impl<W: Write> FrameSink for Dump<W> {
                 });
             }
             Ok(None) => self.non_tcp += 1,
-            Err(e) => self.l2_errors[e.index()] += 1,
+            Err(e) => self.l2_errors.add(e),
         }
         self.output.failed.is_none() && self.limit.is_none_or(|c| self.packets < c)
     }
@@ -202,7 +203,7 @@ pub fn run(tool: Tool, ports: &[u16], common: CommonArgs) -> Result<i32> {
             out: BufWriter::with_capacity(1 << 16, stdout),
             failed: None,
         },
-        l2_errors: [0; 6],
+        l2_errors: ErrorCounts::ZERO,
         packets: 0,
         non_tcp: 0,
         last_ts: Instant::ZERO,
@@ -262,11 +263,9 @@ fn report<W: Write>(tool: Tool, d: &Dump<W>, cap: &Capturer, end: &End) {
     let s = &c.stream;
     let a = &d.analysis.counters;
     let mut err = io::stderr().lock();
-    let errors = |arr: &[u64; 6]| {
-        zk_wire::Error::ALL
-            .iter()
-            .filter(|e| arr[e.index()] > 0)
-            .map(|e| format!("{}={}", e.name(), arr[e.index()]))
+    let errors = |arr: &ErrorCounts| {
+        arr.nonzero()
+            .map(|(e, n)| format!("{}={n}", e.name()))
             .collect::<Vec<_>>()
             .join(" ")
     };

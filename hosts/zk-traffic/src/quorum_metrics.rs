@@ -53,12 +53,12 @@ pub fn prometheus(a: &QuorumAnalysis, c: &Counters, out: &mut String) {
         "Quorum (ZAB) packets seen, by type.",
     );
     for t in PacketType::ALL {
-        if c.packets[t.index()] > 0 {
+        if c.packets.get(t) > 0 {
             val(
                 out,
                 "zk_quorum_packets_total",
                 &[("type", t.name())],
-                c.packets[t.index()],
+                c.packets.get(t),
             );
         }
     }
@@ -179,7 +179,7 @@ pub fn prometheus(a: &QuorumAnalysis, c: &Counters, out: &mut String) {
         "Election and quorum frames or data that did not decode, by kind.",
     );
     for e in zk_wire::Error::ALL {
-        let n = c.frame_errors[e.index()] + c.decode_errors[e.index()];
+        let n = c.frame_errors.get(e) + c.decode_errors.get(e);
         if n > 0 {
             val(
                 out,

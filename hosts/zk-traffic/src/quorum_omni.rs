@@ -15,6 +15,7 @@
 //! in JSON), election and quorum messages as `fle-dump` / `zab-dump` do.
 
 use std::io::{self, BufWriter, Write};
+use zk_wire::ErrorCounts;
 
 use anyhow::{Result, bail};
 use clap::Parser;
@@ -102,7 +103,7 @@ struct Omni<W: Write> {
     quiet: bool,
     out: W,
     failed: Option<io::Error>,
-    l2_errors: [u64; 6],
+    l2_errors: ErrorCounts,
     packets: u64,
     limit: Option<u64>,
 }
@@ -220,7 +221,7 @@ impl<W: Write> FrameSink for Omni<W> {
         match packet::parse(self.link, data) {
             Ok(Some(seg)) => self.segment(ts, &seg),
             Ok(None) => {}
-            Err(e) => self.l2_errors[e.index()] += 1,
+            Err(e) => self.l2_errors.add(e),
         }
         self.failed.is_none() && self.limit.is_none_or(|c| self.packets < c)
     }
@@ -281,7 +282,7 @@ pub fn run(args: Args) -> Result<i32> {
         quiet: args.summary,
         out: BufWriter::with_capacity(1 << 16, stdout),
         failed: None,
-        l2_errors: [0; 6],
+        l2_errors: ErrorCounts::ZERO,
         packets: 0,
         limit: args.count,
     };
@@ -335,11 +336,9 @@ pub fn run(args: Args) -> Result<i32> {
 fn report<W: Write>(o: &Omni<W>, cap: &Capturer, end: &End) {
     let c = &o.client.counters;
     let q = &o.quorum.counters;
-    let errors = |arr: &[u64; 6]| {
-        zk_wire::Error::ALL
-            .iter()
-            .filter(|e| arr[e.index()] > 0)
-            .map(|e| format!("{}={}", e.name(), arr[e.index()]))
+    let errors = |arr: &ErrorCounts| {
+        arr.nonzero()
+            .map(|(e, n)| format!("{}={n}", e.name()))
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use zk_wire::zab::PacketCounts;
 
 use serde::Serialize;
 use zk_wire::quorum_analysis::{Election, Finding, QuorumAnalysis, SyncRecord};
 use zk_wire::stats::Histogram;
-use zk_wire::zab::PacketType;
 
 /// Samples kept per latency series for exact percentiles.
 pub const MAX_SAMPLES: usize = 1 << 20;
@@ -390,12 +390,11 @@ pub fn elections_text(s: &QuorumSummary, a: &QuorumAnalysis) -> String {
 }
 
 /// Text of the quorum summary.
-pub fn quorum_text(s: &QuorumSummary, a: &QuorumAnalysis, packets: &[u64; 19]) -> String {
+pub fn quorum_text(s: &QuorumSummary, a: &QuorumAnalysis, packets: &PacketCounts) -> String {
     let mut out = String::new();
-    let counts: Vec<String> = PacketType::ALL
-        .iter()
-        .filter(|t| packets[t.index()] > 0)
-        .map(|t| format!("{} {}", t.name(), packets[t.index()]))
+    let counts: Vec<String> = packets
+        .nonzero()
+        .map(|(t, n)| format!("{} {n}", t.name()))
         .collect();
     let _ = writeln!(out, "Packets: {}", counts.join(", "));
     let c = &a.counters;
@@ -544,7 +543,7 @@ pub enum SummaryRecord {
 pub fn quorum_records(
     s: &QuorumSummary,
     a: &QuorumAnalysis,
-    packets: &[u64; 19],
+    packets: &PacketCounts,
 ) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     let mut push = |v: serde_json::Result<serde_json::Value>| {
@@ -552,11 +551,7 @@ pub fn quorum_records(
             out.push(v)
         }
     };
-    let counts = PacketType::ALL
-        .iter()
-        .filter(|t| packets[t.index()] > 0)
-        .map(|t| (t.name(), packets[t.index()]))
-        .collect();
+    let counts = packets.nonzero().map(|(t, n)| (t.name(), n)).collect();
     push(serde_json::to_value(SummaryRecord::Packets { counts }));
     if let Some(p) = s.commits.percentiles(&a.commit_latency) {
         push(serde_json::to_value(SummaryRecord::CommitLatency {

@@ -454,6 +454,7 @@ mod tests {
     extern crate std;
     use super::test_msgs::*;
     use super::*;
+    use crate::ErrorCounts;
     use crate::client::test_enc::{Enc, Noise};
     use crate::stream::{ChunkPool, HalfStream, Item, StreamCounters};
     use std::vec;
@@ -560,12 +561,12 @@ mod tests {
         assert_eq!(InitialMessage::parse(&[0; 5]), Err(Error::Truncated));
     }
 
-    fn frames_of(stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, [u64; 6], StreamCounters) {
+    fn frames_of(stream: &[u8], cuts: &[usize]) -> (Vec<Vec<u8>>, ErrorCounts, StreamCounters) {
         let mut pool = ChunkPool::new(vec![0u8; 4096 * 4], 4096);
         let mut hs = HalfStream::new();
         hs.syn(&mut pool, 0);
         let mut c = StreamCounters::default();
-        let mut errors = [0u64; 6];
+        let mut errors = ErrorCounts::ZERO;
         let mut out = Vec::new();
         let mut at = 0;
         for &end in cuts.iter().chain(core::iter::once(&stream.len())) {
@@ -599,7 +600,7 @@ mod tests {
         let stream = [init.clone(), n1.clone(), n2.clone()].concat();
         let (f, errors, _) = frames_of(&stream, &[]);
         assert_eq!(f, [init.clone(), n1.clone(), n2.clone()]);
-        assert_eq!(errors, [0; 6]);
+        assert_eq!(errors, ErrorCounts::ZERO);
         let cuts: Vec<usize> = (1..stream.len()).collect();
         let (f, _, _) = frames_of(&stream, &cuts);
         assert_eq!(f, [init, n1, n2]);
@@ -634,8 +635,8 @@ mod tests {
         stream.extend_from_slice(&n);
         let (f, errors, c) = frames_of(&stream, &[]);
         assert_eq!(f, [n.clone(), n.clone(), n.clone(), n]);
-        assert!(errors[Error::OverLimit.index()] >= 1);
-        assert!(errors[Error::BadLength.index()] >= 1);
+        assert!(errors.get(Error::OverLimit) >= 1);
+        assert!(errors.get(Error::BadLength) >= 1);
         assert_eq!(c.resyncs, 2);
     }
 

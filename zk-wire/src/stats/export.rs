@@ -17,6 +17,7 @@
 //! rows; [`flat_totals`] adds the exact `total/…`, reply and session keys.
 //! [`JsonObject`] writes what they hand out as JSON.
 
+use crate::ErrorCounts;
 use core::cmp::Ordering;
 use core::fmt::{self, Write};
 use core::net::IpAddr;
@@ -777,7 +778,7 @@ pub fn write_table_metrics<W: Write>(
 pub fn write_decoder_metrics<W: Write>(
     m: &mut Prom<'_, W>,
     c: &Counters,
-    link_errors: &[u64; 6],
+    link_errors: &ErrorCounts,
     active_flows: usize,
     flow_capacity: usize,
 ) -> fmt::Result {
@@ -796,12 +797,12 @@ pub fn write_decoder_metrics<W: Write>(
         ("frame", &c.frame_errors),
         ("message", &c.decode_errors),
     ] {
-        for e in crate::Error::ALL {
+        for (e, n) in arr.iter() {
             let kind = e.name();
             m.val(
                 "zk_decode_errors_total",
                 &[("stage", &stage), ("kind", &kind)],
-                arr[e.index()],
+                n,
             )?;
         }
     }

@@ -517,7 +517,7 @@ impl FrameSink for Engine {
                 }
             }
             Ok(None) => self.health.non_tcp += 1,
-            Err(e) => self.health.link_errors[e.index()] += 1,
+            Err(e) => self.health.link_errors.add(e),
         }
         if now >= self.end_us {
             self.tick(now);

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use zk_wire::ErrorCounts;
 
 use serde_json::{Value, json};
 use zk_wire::client::OpCode;
@@ -247,10 +248,10 @@ pub fn info_json(p: &Published, i: &InstanceInfo) -> Value {
     })
 }
 
-fn error_map(a: &[u64; 6]) -> Value {
+fn error_map(a: &ErrorCounts) -> Value {
     let m: serde_json::Map<String, Value> = zk_wire::Error::ALL
         .iter()
-        .map(|e| (e.name().to_owned(), json!(a[e.index()])))
+        .map(|e| (e.name().to_owned(), json!(a.get(*e))))
         .collect();
     Value::Object(m)
 }

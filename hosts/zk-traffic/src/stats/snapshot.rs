@@ -9,6 +9,7 @@
 //! waits for HTTP.
 
 use std::sync::{Arc, Mutex};
+use zk_wire::ErrorCounts;
 
 use zk_wire::client::OpCode;
 use zk_wire::flow::Counters;
@@ -207,7 +208,7 @@ pub struct Health {
     /// Frames that are not TCP.
     pub non_tcp: u64,
     /// Link-layer (L2-L4) errors by [`zk_wire::Error::index`].
-    pub link_errors: [u64; 6],
+    pub link_errors: ErrorCounts,
     /// The flow tracker's counters.
     pub tracker: Counters,
     /// Flows tracked now.
